@@ -268,8 +268,12 @@ impl Diagnostic {
                 } else {
                     cs::LabelStyle::Secondary
                 };
-                cs::Label::new(style, l.span.file, l.span.start as usize..l.span.end as usize)
-                    .with_message(l.message.clone())
+                cs::Label::new(
+                    style,
+                    l.span.file,
+                    l.span.start as usize..l.span.end as usize,
+                )
+                .with_message(l.message.clone())
             })
             .collect();
         let mut notes = self.notes.clone();

@@ -101,7 +101,7 @@ impl<T: Float> Compensated<T> {
     };
 
     /// Neumaier's update (Kahan's original loses everything near cond 1e16).
-    pub fn add(self, x: T) -> Compensated<T> {
+    pub fn plus(self, x: T) -> Compensated<T> {
         let t = self.hi + x;
         let err = if self.hi.abs() >= x.abs() {
             (self.hi - t) + x
@@ -116,7 +116,7 @@ impl<T: Float> Compensated<T> {
 
     /// Merges two partial sums (TwoSum on the high parts).
     pub fn merge(self, other: Compensated<T>) -> Compensated<T> {
-        let s = self.add(other.hi);
+        let s = self.plus(other.hi);
         Compensated {
             hi: s.hi,
             lo: s.lo + other.lo,
@@ -139,7 +139,7 @@ pub fn compensated_sum<T: Float>(n: usize, get: impl Fn(usize) -> T) -> T {
         let mut lanes = [Compensated::ZERO; LANES];
         for i in lo..hi {
             let l = (i - lo) % LANES;
-            lanes[l] = lanes[l].add(get(i));
+            lanes[l] = lanes[l].plus(get(i));
         }
         combine_lanes(&lanes, &|a: Compensated<T>, b| a.merge(b))
     };

@@ -9,11 +9,17 @@ pub mod array;
 pub mod canonical;
 pub mod dtype;
 pub mod ir;
+pub mod parse;
 pub mod prim;
+pub mod print;
 pub mod shape;
+pub mod verify;
 
 pub use array::{Array, ArrayError, Data};
 pub use dtype::{DType, Scalar, Type};
 pub use ir::{Atom, Body, Builder, Eqn, Func, Var};
+pub use parse::{parse_body, parse_func, ParseError};
 pub use prim::{ArgOp, BinaryOp, CmpOp, CumOp, Prim, ReduceOp, ScatterMode, UnaryOp};
+pub use print::{print_body, print_eqn, print_func};
 pub use shape::{infer, TypeError};
+pub use verify::{verify_body, verify_func, VerifyError};

@@ -1,1 +1,340 @@
-//! placeholder
+//! Embed the Nabla array language in a Rust program.
+//!
+//! A [`Session`] loads and runs Nabla source, looks up its functions and calls them on
+//! [`Array`]s; every failure is a [`Diagnostic`] with a code, message, spans and hint,
+//! rendered with [`Session::render`]. The `nabla` command-line tool is a thin layer over
+//! this API.
+//!
+//! ```
+//! use nabla::{Array, Session};
+//! let mut s = Session::new();
+//! s.run_source("demo.nbl", "fn f(x) = sum(x * x)").unwrap();
+//! let x = Array::from_f64(vec![3], vec![1.0, 2.0, 3.0]).unwrap();
+//! let y = s.call("f", vec![x.into()]).unwrap();
+//! assert_eq!(y.as_array().unwrap().to_f64_vec(), vec![14.0]);
+//! ```
+
+pub mod io;
+mod runtime;
+mod stdlib;
+
+use std::path::Path;
+
+pub use nabla_diag::{Code, Diagnostic, Diagnostics, SourceMap, Span};
+pub use nabla_ir::{Array, ArrayError, DType, Data, Func, Scalar, Type};
+pub use nabla_lower::Value;
+
+use nabla_lower::{ArgSpec, Engine, ModuleId};
+use runtime::RuntimeHost;
+
+/// Which backend runs traced functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The reference interpreter (the oracle every backend is tested against).
+    Interp,
+    /// Native code via Cranelift, in parallel (not built yet).
+    Cpu,
+    /// WGSL compute shaders via wgpu (not built yet).
+    Gpu,
+}
+
+impl Backend {
+    pub fn from_name(name: &str) -> Option<Backend> {
+        match name {
+            "interp" => Some(Backend::Interp),
+            "cpu" => Some(Backend::Cpu),
+            "gpu" => Some(Backend::Gpu),
+            _ => None,
+        }
+    }
+}
+
+/// A value passed to or returned from Nabla functions: an array or a tuple.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    Array(Array),
+    Tuple(Vec<Output>),
+}
+
+impl Output {
+    pub fn as_array(&self) -> Option<&Array> {
+        match self {
+            Output::Array(a) => Some(a),
+            Output::Tuple(_) => None,
+        }
+    }
+
+    /// The leaves in order (a single array gives one).
+    pub fn leaves(&self) -> Vec<&Array> {
+        match self {
+            Output::Array(a) => vec![a],
+            Output::Tuple(items) => items.iter().flat_map(Output::leaves).collect(),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        match self {
+            Output::Array(a) => nabla_lower::array_value(a.clone()),
+            Output::Tuple(items) => Value::Tuple(
+                items
+                    .iter()
+                    .map(Output::to_value)
+                    .collect::<Vec<_>>()
+                    .into(),
+            ),
+        }
+    }
+
+    fn from_value(v: &Value, span: Span) -> Result<Output, Diagnostic> {
+        match v {
+            Value::Arr(t) => t.as_concrete().cloned().map(Output::Array).ok_or_else(|| {
+                Diagnostic::error(Code::INTERNAL, "a traced value escaped").at(span, "")
+            }),
+            Value::Tuple(items) => Ok(Output::Tuple(
+                items
+                    .iter()
+                    .map(|i| Output::from_value(i, span))
+                    .collect::<Result<_, _>>()?,
+            )),
+            Value::Int(i) => Ok(Output::Array(Array::scalar(Scalar::I64(*i)))),
+            Value::Float(f) => Ok(Output::Array(Array::scalar(Scalar::F64(*f)))),
+            Value::Bool(b) => Ok(Output::Array(Array::scalar(Scalar::Bool(*b)))),
+            other => Err(Diagnostic::error(
+                Code::BAD_ARGUMENT,
+                format!("the result is {}, not an array or tuple", other.kind_name()),
+            )),
+        }
+    }
+}
+
+impl From<Array> for Output {
+    fn from(a: Array) -> Output {
+        Output::Array(a)
+    }
+}
+
+/// Where `print` output goes.
+pub enum Stdout {
+    /// The process's standard output.
+    Inherit,
+    /// Collected in memory (tests, embedding); read with [`Session::take_output`].
+    Capture,
+}
+
+/// A Nabla session: loaded modules, traced-function caches and the script's state.
+pub struct Session {
+    engine: Engine,
+    host: RuntimeHost,
+    main: ModuleId,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session::new()
+    }
+}
+
+impl Session {
+    /// A session on the reference interpreter, printing to standard output.
+    pub fn new() -> Session {
+        let mut engine = Engine::new();
+        let mut host = RuntimeHost::new();
+        let main = engine.create_module(&mut host, "main", None);
+        Session { engine, host, main }
+    }
+
+    /// A session on the given backend; backends not built yet are a diagnostic.
+    pub fn with_backend(backend: Backend) -> Result<Session, Diagnostic> {
+        match backend {
+            Backend::Interp => Ok(Session::new()),
+            Backend::Cpu | Backend::Gpu => Err(Diagnostic::error(
+                Code::BACKEND_UNAVAILABLE,
+                format!(
+                    "the {} backend is not available in this build yet",
+                    if backend == Backend::Cpu {
+                        "cpu"
+                    } else {
+                        "gpu"
+                    }
+                ),
+            )
+            .hint("use `--backend interp` (the reference interpreter)")),
+        }
+    }
+
+    pub fn set_stdout(&mut self, out: Stdout) {
+        self.host.capture = matches!(out, Stdout::Capture);
+    }
+
+    /// The output captured since the last call (with [`Stdout::Capture`]).
+    pub fn take_output(&mut self) -> String {
+        std::mem::take(&mut self.host.captured)
+    }
+
+    /// Sets the folder relative paths in `load`, `save` and `use` resolve against.
+    pub fn set_base_dir(&mut self, dir: impl AsRef<Path>) {
+        self.host.base_dir = Some(dir.as_ref().to_path_buf());
+    }
+
+    /// Runs source text in the session's main module; returns the value of the last
+    /// expression statement.
+    pub fn run_source(&mut self, name: &str, text: &str) -> Result<Option<Value>, Diagnostics> {
+        self.engine.run(&mut self.host, self.main, name, text)
+    }
+
+    /// Reads and runs a script file (relative paths in it resolve against its folder).
+    pub fn run_file(&mut self, path: impl AsRef<Path>) -> Result<Option<Value>, Diagnostics> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Diagnostics::from(
+                Diagnostic::error(
+                    Code::IO_ERROR,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .hint("check the path"),
+            )
+        })?;
+        if let Some(dir) = path.parent() {
+            if self.host.base_dir.is_none() {
+                self.host.base_dir = Some(if dir.as_os_str().is_empty() {
+                    ".".into()
+                } else {
+                    dir.to_path_buf()
+                });
+            }
+        }
+        self.run_source(&path.display().to_string(), &text)
+    }
+
+    /// Loads a file's `fn` items and `use`s into the session without running its
+    /// statements (what `nabla ir` needs).
+    pub fn define_file(&mut self, path: impl AsRef<Path>) -> Result<(), Diagnostics> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Diagnostics::from(
+                Diagnostic::error(
+                    Code::IO_ERROR,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .hint("check the path"),
+            )
+        })?;
+        let d = self.engine.check(
+            &mut self.host,
+            self.main,
+            &path.display().to_string(),
+            &text,
+        );
+        if d.has_errors() {
+            return Err(d);
+        }
+        Ok(())
+    }
+
+    /// Parses and checks source without running it.
+    pub fn check_source(&mut self, name: &str, text: &str) -> Diagnostics {
+        let m = self.engine.create_module(&mut self.host, name, None);
+        self.engine.check(&mut self.host, m, name, text)
+    }
+
+    /// Evaluates an expression in the main module.
+    pub fn eval(&mut self, expr: &str) -> Result<Value, Diagnostics> {
+        self.engine.eval_expr(&mut self.host, self.main, expr)
+    }
+
+    /// Looks up a name defined at the top level (a `fn`, a `let`, an import).
+    pub fn lookup(&mut self, name: &str) -> Option<Value> {
+        self.engine.lookup(&mut self.host, self.main, name)
+    }
+
+    /// Calls the function named `name` (or any callable expression, such as
+    /// `grad(f)`) on arrays and tuples.
+    pub fn call(&mut self, name: &str, args: Vec<Output>) -> Result<Output, Diagnostics> {
+        let f = self.eval(name)?;
+        self.call_value(&f, args)
+    }
+
+    /// Calls a function value.
+    pub fn call_value(&mut self, f: &Value, args: Vec<Output>) -> Result<Output, Diagnostics> {
+        let args = args.iter().map(Output::to_value).collect();
+        let v = self
+            .engine
+            .call(&mut self.host, f, args)
+            .map_err(Diagnostics::from)?;
+        Output::from_value(&v, Span::DUMMY).map_err(Diagnostics::from)
+    }
+
+    /// The IR of a function traced for the given argument types (`jax.make_jaxpr`).
+    pub fn trace(&mut self, name: &str, arg_types: &[Type]) -> Result<Func, Diagnostics> {
+        let f = self.eval(name)?;
+        let specs: Vec<ArgSpec> = arg_types
+            .iter()
+            .cloned()
+            .map(nabla_lower::array_spec)
+            .collect();
+        let t = self
+            .engine
+            .trace(&mut self.host, &f, &specs)
+            .map_err(Diagnostics::from)?;
+        Ok((*t.func).clone())
+    }
+
+    /// Formats a value as `print` does.
+    pub fn format_value(&mut self, v: &Value) -> String {
+        self.engine.format_value(&mut self.host, v)
+    }
+
+    /// Renders diagnostics against the session's sources, as the CLI prints them.
+    pub fn render(&self, diags: &Diagnostics) -> String {
+        nabla_diag::render(&self.engine.sources, &diags.0)
+    }
+
+    pub fn sources(&self) -> &SourceMap {
+        &self.engine.sources
+    }
+}
+
+/// Parses an argument-type list such as `"f64[3, 4], f64[4], i64"`.
+pub fn parse_types(text: &str) -> Result<Vec<Type>, String> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    let mut parts = Vec::new();
+    for c in text.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    if !cur.trim().is_empty() {
+        parts.push(cur);
+    }
+    for p in parts {
+        let p = p.trim();
+        let (name, dims) = match p.split_once('[') {
+            Some((n, rest)) => (n.trim(), rest.trim_end_matches(']').trim()),
+            None => (p, ""),
+        };
+        let dtype =
+            DType::from_name(name).ok_or_else(|| format!("unknown dtype `{name}` in `{p}`"))?;
+        let shape = if dims.is_empty() {
+            Vec::new()
+        } else {
+            dims.split(',')
+                .map(|d| {
+                    d.trim()
+                        .parse::<usize>()
+                        .map_err(|_| format!("bad dimension `{}` in `{p}`", d.trim()))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        out.push(Type::new(dtype, shape));
+    }
+    Ok(out)
+}

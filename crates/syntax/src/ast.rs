@@ -80,7 +80,10 @@ pub enum TypeAnn {
         dims: Option<Vec<Dim>>,
         span: Span,
     },
-    Tuple { elems: Vec<TypeAnn>, span: Span },
+    Tuple {
+        elems: Vec<TypeAnn>,
+        span: Span,
+    },
 }
 
 impl TypeAnn {
@@ -93,7 +96,10 @@ impl TypeAnn {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Dim {
-    Const { value: u64, span: Span },
+    Const {
+        value: u64,
+        span: Span,
+    },
     /// A size variable, unified across one signature.
     Var(Ident),
 }

@@ -1,0 +1,209 @@
+//! The IR verifier: the structural invariants every pass may assume and must preserve
+//! (unique definitions, closed bodies, consistent carried types, inferable equations).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use crate::dtype::Type;
+use crate::ir::{Atom, Body, Func};
+use crate::prim::Prim;
+use crate::print::{body_fields, eqn_head};
+use crate::shape::{infer, TypeError};
+
+/// A broken invariant, with where it was found: the printed equation and its path
+/// through the nested bodies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyError {
+    pub message: String,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// Checks a whole function:
+/// - every variable (parameters and equation results, nested bodies included) is
+///   defined exactly once in the function;
+/// - every use refers to a variable defined earlier in the same body (bodies are
+///   closed) and carries the type it was defined with;
+/// - each equation's result types are what [`crate::shape::infer`] gives for its
+///   primitive and operand types;
+/// - nested bodies satisfy all of the above, recursively.
+pub fn verify_func(f: &Func) -> Result<(), VerifyError> {
+    Verifier::default().body(&f.body, &format!("fn {}", f.name))
+}
+
+/// Checks one closed body on its own, as [`verify_func`] does for a function's body.
+pub fn verify_body(b: &Body) -> Result<(), VerifyError> {
+    Verifier::default().body(b, "body")
+}
+
+#[derive(Default)]
+struct Verifier {
+    /// Every id defined so far anywhere in the function: ids are unique function-wide
+    /// so that transforms can rename by id without tracking scopes.
+    defined: HashSet<u32>,
+}
+
+fn error(problem: String, location: String) -> VerifyError {
+    VerifyError {
+        message: format!("{problem}\n  at {location}"),
+    }
+}
+
+impl Verifier {
+    fn body(&mut self, b: &Body, path: &str) -> Result<(), VerifyError> {
+        let mut scope: HashMap<u32, Type> = HashMap::new();
+        for p in &b.params {
+            if !self.defined.insert(p.id) {
+                return Err(error(
+                    format!("variable %{} is defined more than once", p.id),
+                    format!("the parameters of {path}"),
+                ));
+            }
+            scope.insert(p.id, p.ty.clone());
+        }
+        for (i, e) in b.eqns.iter().enumerate() {
+            let here = || format!("{path}, eqn {i}: `{}`", eqn_head(e));
+            for a in &e.args {
+                self.use_atom(a, &scope).map_err(|m| error(m, here()))?;
+            }
+            for (field, body) in body_fields(&e.prim) {
+                self.body(
+                    body,
+                    &format!("{path}, eqn {i} ({}), {field}", e.prim.name()),
+                )?;
+            }
+            let arg_types: Vec<Type> = e.args.iter().map(Atom::ty).collect();
+            let inferred = infer_checked(&e.prim, &arg_types)
+                .map_err(|t| error(format!("ill-typed equation: {t}"), here()))?;
+            let declared: Vec<Type> = e.outs.iter().map(|v| v.ty.clone()).collect();
+            if inferred != declared {
+                return Err(error(
+                    format!(
+                        "results are typed {} but {} yields {}",
+                        crate::print::type_list(&declared),
+                        e.prim.name(),
+                        crate::print::type_list(&inferred)
+                    ),
+                    here(),
+                ));
+            }
+            for o in &e.outs {
+                if !self.defined.insert(o.id) {
+                    return Err(error(
+                        format!("variable %{} is defined more than once", o.id),
+                        here(),
+                    ));
+                }
+                scope.insert(o.id, o.ty.clone());
+            }
+        }
+        for a in &b.results {
+            self.use_atom(a, &scope)
+                .map_err(|m| error(m, format!("the results of {path}")))?;
+        }
+        Ok(())
+    }
+
+    fn use_atom(&self, a: &Atom, scope: &HashMap<u32, Type>) -> Result<(), String> {
+        let Atom::Var(v) = a else {
+            return Ok(());
+        };
+        match scope.get(&v.id) {
+            Some(t) if *t == v.ty => Ok(()),
+            Some(t) => Err(format!("%{} is used as {} but defined as {t}", v.id, v.ty)),
+            None if self.defined.contains(&v.id) => Err(format!(
+                "%{} is not defined in this body (bodies are closed: outer values must be \
+                 passed as operands)",
+                v.id
+            )),
+            None => Err(format!(
+                "use of undefined variable %{} (not defined earlier in this body)",
+                v.id
+            )),
+        }
+    }
+}
+
+/// [`infer`], first rejecting the parameters whose arithmetic in `infer` would overflow
+/// (and panic in debug builds): the parser and the verifier take arbitrary input and
+/// must answer with an error instead.
+pub(crate) fn infer_checked(prim: &Prim, args: &[Type]) -> Result<Vec<Type>, TypeError> {
+    let overflow = || Err(TypeError(format!("{}: sizes overflow", prim.name())));
+    match prim {
+        Prim::Pad { lo, hi } => {
+            if let Some(x) = args.first() {
+                for ((&d, &l), &h) in x.shape.iter().zip(lo).zip(hi) {
+                    // Mirrors `infer`'s `d as i64 + lo + hi`, evaluated left to right.
+                    if (d as i64)
+                        .checked_add(l)
+                        .and_then(|n| n.checked_add(h))
+                        .is_none()
+                    {
+                        return overflow();
+                    }
+                }
+            }
+        }
+        Prim::Concat { axis } => {
+            let mut total = 0usize;
+            for a in args {
+                if let Some(&d) = a.shape.get(*axis) {
+                    match total.checked_add(d) {
+                        Some(t) => total = t,
+                        None => return overflow(),
+                    }
+                }
+            }
+        }
+        Prim::While {
+            cond_nconsts,
+            body_nconsts,
+            ..
+        } => {
+            if cond_nconsts.checked_add(*body_nconsts).is_none() {
+                return overflow();
+            }
+        }
+        Prim::Scan {
+            nconsts, ncarry, ..
+        } => {
+            if nconsts.checked_add(*ncarry).is_none() {
+                return overflow();
+            }
+        }
+        // The remaining rules only index after checking bounds and use saturating or
+        // checked-before-subtracting arithmetic.
+        Prim::Unary(_)
+        | Prim::Binary(_)
+        | Prim::Compare(_)
+        | Prim::Select
+        | Prim::IntPow { .. }
+        | Prim::Convert { .. }
+        | Prim::StopGradient
+        | Prim::Constant { .. }
+        | Prim::Iota { .. }
+        | Prim::BroadcastInDim { .. }
+        | Prim::Reshape { .. }
+        | Prim::Transpose { .. }
+        | Prim::Slice { .. }
+        | Prim::Rev { .. }
+        | Prim::Reduce { .. }
+        | Prim::ArgReduce { .. }
+        | Prim::Cumulative { .. }
+        | Prim::DotGeneral { .. }
+        | Prim::Take { .. }
+        | Prim::Scatter { .. }
+        | Prim::DynamicSlice { .. }
+        | Prim::DynamicUpdateSlice
+        | Prim::Threefry2x32
+        | Prim::BitsToUnit { .. }
+        | Prim::Cond { .. } => {}
+    }
+    infer(prim, args)
+}

@@ -1,0 +1,120 @@
+//! The host the evaluator runs on: primitives and traced functions go to the reference
+//! interpreter; `print`, `load`, `save` and `use` go to the terminal and file system.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use nabla_diag::{Diagnostic, Span};
+use nabla_ir::{Array, Func, Prim};
+use nabla_lower::{CallTiming, Host, ModuleRequest, ModuleSource};
+
+use crate::{io, stdlib};
+
+pub struct RuntimeHost {
+    pub capture: bool,
+    pub captured: String,
+    pub base_dir: Option<PathBuf>,
+}
+
+impl RuntimeHost {
+    pub fn new() -> RuntimeHost {
+        RuntimeHost {
+            capture: false,
+            captured: String::new(),
+            base_dir: None,
+        }
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        match &self.base_dir {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+}
+
+impl Host for RuntimeHost {
+    fn apply(&mut self, prim: &Prim, args: &[Array], span: Span) -> Result<Vec<Array>, Diagnostic> {
+        nabla_interp::apply(prim, args).map_err(|e| Diagnostic::from(e).or_at(span))
+    }
+
+    fn call(
+        &mut self,
+        func: &Rc<Func>,
+        args: &[Array],
+    ) -> Result<(Vec<Array>, CallTiming), Diagnostic> {
+        let outs = nabla_interp::eval_func(func, args).map_err(Diagnostic::from)?;
+        Ok((outs, CallTiming::default()))
+    }
+
+    fn print(&mut self, text: &str) {
+        if self.capture {
+            self.captured.push_str(text);
+            self.captured.push('\n');
+        } else {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`nabla run x | head`) is not an error worth reporting.
+            let _ = writeln!(out, "{text}");
+        }
+    }
+
+    fn load(&mut self, path: &str, span: Span) -> Result<Array, Diagnostic> {
+        let p = self.resolve(path);
+        if path.ends_with(".csv") {
+            return io::read_csv(&p).map_err(|e| e.to_diagnostic(span));
+        }
+        io::read_npy(&p).map_err(|e| e.to_diagnostic(span))
+    }
+
+    fn load_csv(&mut self, path: &str, span: Span) -> Result<Array, Diagnostic> {
+        io::read_csv(&self.resolve(path)).map_err(|e| e.to_diagnostic(span))
+    }
+
+    fn save(&mut self, path: &str, value: &Array, span: Span) -> Result<(), Diagnostic> {
+        io::write_npy(&self.resolve(path), value).map_err(|e| e.to_diagnostic(span))
+    }
+
+    fn format_array(&self, a: &Array) -> String {
+        io::format_array(a)
+    }
+
+    fn module_source(&mut self, request: &ModuleRequest) -> Option<ModuleSource> {
+        let (file, relative_to) = match request {
+            ModuleRequest::Named { name, relative_to } => {
+                if let Some(text) = stdlib::find(name) {
+                    return Some(ModuleSource {
+                        name: format!("stdlib/{name}.nbl"),
+                        text: text.to_string(),
+                    });
+                }
+                (format!("{name}.nbl"), relative_to)
+            }
+            ModuleRequest::Path { path, relative_to } => (path.clone(), relative_to),
+        };
+        let base = relative_to
+            .as_ref()
+            .and_then(|r| Path::new(r).parent().map(Path::to_path_buf))
+            .or_else(|| self.base_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let full = base.join(&file);
+        let text = std::fs::read_to_string(&full).ok()?;
+        Some(ModuleSource {
+            name: full.display().to_string(),
+            text,
+        })
+    }
+
+    fn timeit_record(&mut self, json_line: &str) {
+        if let Ok(path) = std::env::var("NABLA_TIMEIT_JSON") {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(f, "{json_line}");
+            }
+        }
+    }
+}
