@@ -16,7 +16,7 @@ fn check(src: String) -> Result<(), TestCaseError> {
         let result = parse(FileId(7), &src);
         let _ = tx.send(result);
     });
-    let (_, diags) = match rx.recv_timeout(Duration::from_secs(20)) {
+    let (tree, diags) = match rx.recv_timeout(Duration::from_secs(20)) {
         Ok(result) => result,
         Err(mpsc::RecvTimeoutError::Timeout) => {
             return Err(TestCaseError::fail("parse did not terminate within 20 s"))
@@ -26,6 +26,13 @@ fn check(src: String) -> Result<(), TestCaseError> {
             return Err(TestCaseError::fail("parse panicked"));
         }
     };
+    for stmt in &tree.stmts {
+        let span = stmt.span;
+        prop_assert!(
+            span.start <= span.end && span.end as usize <= len,
+            "{span:?}"
+        );
+    }
     for d in &diags {
         let Some(span) = d.primary_span() else {
             return Err(TestCaseError::fail(format!("no primary span: {d:?}")));

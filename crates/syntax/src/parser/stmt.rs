@@ -56,7 +56,8 @@ impl Parser<'_> {
                 T::Eof => {
                     self.frames.pop();
                     self.unclosed_block(open);
-                    break self.prev_span();
+                    // The block runs to the end of the file.
+                    break self.peek_span();
                 }
                 _ => {}
             }
