@@ -280,10 +280,7 @@ impl FloatFormat {
             .copied()
             .filter(|v| v.to_f64().is_finite())
             .collect();
-        let nonzero = finite
-            .iter()
-            .map(|v| v.abs())
-            .filter(|v| v.to_f64() != 0.0);
+        let nonzero = finite.iter().map(|v| v.abs()).filter(|v| v.to_f64() != 0.0);
         // Compared in the array's own type, as NumPy does: float32 1e-4 is just below
         // the float64 1e-4.
         let min_max = nonzero.fold(None, |acc: Option<(T, T)>, v| match acc {
@@ -291,7 +288,9 @@ impl FloatFormat {
             Some((lo, hi)) => Some((if v < lo { v } else { lo }, if v > hi { v } else { hi })),
         });
         let exp_format = min_max.is_some_and(|(lo, hi)| {
-            hi >= T::from_f64(T::ARRAY_SCI_FROM) || lo < T::from_f64(1e-4) || hi.div(lo) > T::from_f64(1000.0)
+            hi >= T::from_f64(T::ARRAY_SCI_FROM)
+                || lo < T::from_f64(1e-4)
+                || hi.div(lo) > T::from_f64(1000.0)
         });
         let mut f = FloatFormat {
             exp_format,
