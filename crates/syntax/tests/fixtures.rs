@@ -95,3 +95,33 @@ fn every_oracle_call_and_harness_script_parses_cleanly() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// The project's own Nabla code (stdlib modules and examples) parses cleanly too.
+#[test]
+fn stdlib_and_examples_parse_cleanly() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut seen = 0;
+    let mut failures = Vec::new();
+    for dir in ["stdlib", "examples"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "nbl") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                failures.push(format!("{}: unreadable", path.display()));
+                continue;
+            };
+            seen += 1;
+            let (_, diags) = parse(FileId(4), &text);
+            if !diags.is_empty() {
+                failures.push(format!("{}: {diags:#?}", path.display()));
+            }
+        }
+    }
+    assert!(seen >= 3, "expected the stdlib's .nbl files, found {seen}");
+    assert!(failures.is_empty(), "{failures:#?}");
+}
