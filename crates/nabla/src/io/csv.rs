@@ -62,8 +62,16 @@ pub fn read_csv_str(text: &str) -> Result<Array, IoError> {
                 } else {
                     format!("is `{}`, which is not a number", shorten(field.trim()))
                 };
+                // The header rule is the likely surprise when the first line fails.
+                let first_line = first_row == Some((line_no, fields.len()));
+                let note = if first_line && header_cols.is_none() {
+                    " (a first line is skipped as a header only when none of its fields is \
+                     a number)"
+                } else {
+                    ""
+                };
                 bad(format!(
-                    "line {line_no}, column {}: the field {what}",
+                    "line {line_no}, column {}: the field {what}{note}",
                     col + 1
                 ))
             })?;
