@@ -434,14 +434,14 @@ impl Cx<'_> {
                 )
             }
             Builtin::Reduce(op) => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let axes = self.axes_arg(a.opt("axis"), x.rank(), a.span_of("axis"))?;
                 let accurate = op == ReduceOp::Sum && a.flag("accurate")?;
                 let keep = a.flag("keepdims")?;
                 Ok(Value::Arr(self.reduce(op, &x, axes, keep, accurate, span)?))
             }
             Builtin::Mean => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let x = if x.dtype().is_float() {
                     x
                 } else {
@@ -477,7 +477,7 @@ impl Cx<'_> {
                 } else {
                     ArgOp::ArgMin
                 };
-                let mut x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let mut x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let keep = a.flag("keepdims")?;
                 let orig_rank = x.rank();
                 let axis = match a.opt("axis") {
@@ -525,7 +525,7 @@ impl Cx<'_> {
                 } else {
                     CumOp::Prod
                 };
-                let mut x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let mut x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 if x.dtype() == DType::Bool {
                     x = self.cast(&x, DType::I64, span)?;
                 }
@@ -555,12 +555,12 @@ impl Cx<'_> {
                 ))
             }
             Builtin::Reshape => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let shape = self.reshape_target(&a.req("shape")?, &x, a.span_of("shape"))?;
                 Ok(Value::Arr(self.reshape(&x, &shape, span)?))
             }
             Builtin::Transpose => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let r = x.rank();
                 let perm = match self.axes_arg(a.opt("axes"), r, a.span_of("axes"))? {
                     None => (0..r).rev().collect(),
@@ -583,12 +583,12 @@ impl Cx<'_> {
                 Ok(Value::Arr(self.transpose(&x, &perm, span)?))
             }
             Builtin::BroadcastTo => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let shape = self.static_shape(&a.req("shape")?, a.span_of("shape"))?;
                 Ok(Value::Arr(self.broadcast_to(&x, &shape, span)?))
             }
             Builtin::Moveaxis => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let r = x.rank();
                 let src =
                     static_int(&a.req("source")?).ok_or_else(|| axis_err(a.span_of("source")))?;
@@ -601,7 +601,7 @@ impl Cx<'_> {
                 Ok(Value::Arr(self.transpose(&x, &perm, span)?))
             }
             Builtin::ExpandDims => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let i = static_int(&a.req("axis")?).ok_or_else(|| axis_err(a.span_of("axis")))?;
                 let axis = norm_axis(i, x.rank() + 1, a.span_of("axis"))?;
                 let mut s = x.shape();
@@ -609,7 +609,7 @@ impl Cx<'_> {
                 Ok(Value::Arr(self.reshape(&x, &s, span)?))
             }
             Builtin::Squeeze => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let shape = x.shape();
                 let axes = match self.axes_arg(a.opt("axis"), x.rank(), a.span_of("axis"))? {
                     None => (0..shape.len()).filter(|&i| shape[i] == 1).collect(),
@@ -652,7 +652,7 @@ impl Cx<'_> {
                 };
                 let mut ts = Vec::new();
                 for it in items.iter() {
-                    ts.push(self.to_tensor(it, a.span_of("xs"))?);
+                    ts.push(self.tensor_of(it, a.span_of("xs"))?);
                 }
                 let axis = match a.opt("axis") {
                     None => 0,
@@ -665,7 +665,7 @@ impl Cx<'_> {
                 }))
             }
             Builtin::Flip => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let axes = self
                     .axes_arg(a.opt("axis"), x.rank(), a.span_of("axis"))?
                     .unwrap_or_else(|| (0..x.rank()).collect());
@@ -675,10 +675,10 @@ impl Cx<'_> {
                 ))
             }
             Builtin::Pad => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let widths = pad_widths(&a.req("pad_width")?, x.rank(), a.span_of("pad_width"))?;
                 let v = a.opt("value").unwrap_or(Value::Int(0));
-                let pv = self.to_tensor(&v, a.span_of("value"))?;
+                let pv = self.tensor_of(&v, a.span_of("value"))?;
                 let pv = self.cast(&pv, x.dtype(), span)?;
                 if pv.rank() != 0 {
                     return Err(Diagnostic::error(
@@ -695,8 +695,8 @@ impl Cx<'_> {
                 ))
             }
             Builtin::Take => {
-                let mut x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
-                let idx = self.to_tensor(&a.req("indices")?, a.span_of("indices"))?;
+                let mut x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
+                let idx = self.tensor_of(&a.req("indices")?, a.span_of("indices"))?;
                 let axis = match a.opt("axis") {
                     None => {
                         let n = x.shape().iter().product::<usize>();
@@ -735,7 +735,7 @@ impl Cx<'_> {
             }
             Builtin::Full => {
                 let shape = self.static_shape(&a.req("shape")?, a.span_of("shape"))?;
-                let v = self.to_tensor(&a.req("value")?, a.span_of("value"))?;
+                let v = self.tensor_of(&a.req("value")?, a.span_of("value"))?;
                 let d = match a.opt("dtype") {
                     Some(dv) => as_dtype(&dv, a.span_of("dtype"))?,
                     None => v.dtype(),
@@ -813,7 +813,7 @@ impl Cx<'_> {
                 };
                 let mut ops = Vec::new();
                 for r in &a.rest {
-                    ops.push((self.to_tensor(&r.value, r.span)?, r.span));
+                    ops.push((self.tensor_of(&r.value, r.span)?, r.span));
                 }
                 Ok(Value::Arr(self.einsum(
                     &spec,
@@ -891,7 +891,7 @@ impl Cx<'_> {
                 .hint("automatic differentiation is the next milestone of the compiler"))
             }
             Builtin::StopGradient => {
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let w = x.weak;
                 Ok(Value::Arr(
                     self.emit1(Prim::StopGradient, &[x], span)?.with_weak(w),
@@ -899,7 +899,7 @@ impl Cx<'_> {
             }
             Builtin::Cast(d) => {
                 let x = a.req("x")?;
-                let t = self.to_tensor(&x, a.span_of("x"))?;
+                let t = self.tensor_of(&x, a.span_of("x"))?;
                 Ok(Value::Arr(self.cast(&t, d, span)?.with_weak(false)))
             }
             Builtin::Print
@@ -951,7 +951,7 @@ impl Cx<'_> {
         if let Some(i) = infer_at {
             let total: usize = x.shape().iter().product();
             let known: usize = dims.iter().product();
-            if known == 0 || total % known != 0 {
+            if known == 0 || !total.is_multiple_of(known) {
                 return Err(Diagnostic::error(
                     Code::BAD_RESHAPE,
                     format!(
@@ -1103,8 +1103,8 @@ impl Cx<'_> {
     }
 
     fn dot(&mut self, a: &Bound, span: Span) -> Res<Value> {
-        let x = self.to_tensor(&a.req("a")?, a.span_of("a"))?;
-        let y = self.to_tensor(&a.req("b")?, a.span_of("b"))?;
+        let x = self.tensor_of(&a.req("a")?, a.span_of("a"))?;
+        let y = self.tensor_of(&a.req("b")?, a.span_of("b"))?;
         let accurate = a.flag("accurate")?;
         let (d, w) = crate::promote::join(x.dtype(), x.weak, y.dtype(), y.weak);
         let d = if d == DType::Bool { DType::I64 } else { d };

@@ -425,7 +425,7 @@ impl Cx<'_> {
                 Ok(OutTree::Tuple(trees))
             }
             Value::Arr(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::List(_) => {
-                let t = self.to_tensor(v, span)?;
+                let t = self.tensor_of(v, span)?;
                 atoms.push(self.atom(&t, span)?);
                 Ok(OutTree::Leaf { weak: t.weak })
             }

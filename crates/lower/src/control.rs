@@ -2,8 +2,6 @@
 //! become the `scan`/`while` primitives with closed bodies. Loop carries keep a fixed
 //! type; weakly typed results are converted to it, anything else is an error.
 
-use std::rc::Rc;
-
 use nabla_diag::{Code, Diagnostic, Span};
 use nabla_ir::{Atom, Body, DType, Eqn, Prim, Scalar, Type, Var};
 use nabla_syntax::ast;
@@ -63,7 +61,7 @@ impl Cx<'_> {
                 Ok(OutTree::Tuple(ts))
             }
             other => {
-                let t = self.to_tensor(other, span)?;
+                let t = self.tensor_of(other, span)?;
                 let weak = t.weak;
                 out.push(t);
                 Ok(OutTree::Leaf { weak })
@@ -82,15 +80,22 @@ impl Cx<'_> {
         let mut atoms = Vec::with_capacity(got.len());
         for (i, (t, w)) in got.into_iter().zip(want).enumerate() {
             let ty = t.ty();
-            if ty.shape != w.shape || (ty.dtype != w.dtype && !t.weak && !ty.dtype.is_int()) {
-                if !(ty.shape == w.shape && join(ty.dtype, t.weak, w.dtype, false).0 == w.dtype) {
-                    return Err(Diagnostic::error(
-                        Code::BRANCH_MISMATCH,
-                        format!("{what}: element {i} is {ty} but the carry is {w}"),
-                    )
-                    .at(span, "here")
-                    .hint("a loop carry keeps its shape and dtype; cast the initial value or the result"));
-                }
+            // Weakly typed and integer results adopt the carry's dtype; anything that
+            // promotes to it is accepted too.
+            let compatible = ty.shape == w.shape
+                && (ty.dtype == w.dtype
+                    || t.weak
+                    || ty.dtype.is_int()
+                    || join(ty.dtype, t.weak, w.dtype, false).0 == w.dtype);
+            if !compatible {
+                return Err(Diagnostic::error(
+                    Code::BRANCH_MISMATCH,
+                    format!("{what}: element {i} is {ty} but the carry is {w}"),
+                )
+                .at(span, "here")
+                .hint(
+                    "a loop carry keeps its shape and dtype; cast the initial value or the result",
+                ));
             }
             let t = self.cast(&t, w.dtype, span)?;
             atoms.push(self.atom(&t, span)?);
@@ -116,12 +121,7 @@ impl Cx<'_> {
         cond_span: Span,
         span: Span,
     ) -> Res<Value> {
-        let pred = if cond.dtype() == DType::Bool {
-            cond
-        } else {
-            let z = self.scalar(Scalar::zero(cond.dtype()));
-            self.emit1(Prim::Compare(nabla_ir::CmpOp::Ne), &[cond, z], cond_span)?
-        };
+        let pred = self.truthy(&cond, cond_span)?;
         let pred_atom = self.atom(&pred, cond_span)?;
 
         self.tracer_mut(span)?.begin_body(&[]);
@@ -286,12 +286,10 @@ impl Cx<'_> {
                 let length = (b - a).max(0) as usize;
                 let mut types = vec![i_ty.clone()];
                 types.extend(carry_types.iter().cloned());
-                let i_tree = OutTree::Leaf { weak: false };
                 let params = self.tracer_mut(span)?.begin_body(&types);
                 let i_var = params[0].clone();
-                let mut it = params[1..].to_vec().into_iter();
+                let mut it = params[1..].iter().cloned();
                 let carry = tree_value(&tree, &mut it);
-                let _ = &i_tree;
                 let v = self.call_value(
                     f,
                     vec![
@@ -345,15 +343,11 @@ impl Cx<'_> {
             }
             _ => {
                 // Traced bounds: a while loop over (i, hi, carry).
-                let lo_t = self.to_tensor(lo, span)?;
+                let lo_t = self.tensor_of(lo, span)?;
                 let lo_t = self.cast(&lo_t, DType::I64, span)?;
-                let hi_t = self.to_tensor(hi, span)?;
+                let hi_t = self.tensor_of(hi, span)?;
                 let hi_t = self.cast(&hi_t, DType::I64, span)?;
                 let f = f.clone();
-                let body_fn = Value::Func(Rc::new(crate::value::Callable::Builtin(
-                    crate::builtins::Builtin::Fori,
-                )));
-                let _ = body_fn;
                 let mut types = vec![i_ty.clone(), i_ty.clone()];
                 types.extend(carry_types.iter().cloned());
                 // cond: i < hi
@@ -367,7 +361,7 @@ impl Cx<'_> {
                 let mut cond_c = self.tracer_mut(span)?.end_body(vec![a]);
                 // body
                 let bp = self.tracer_mut(span)?.begin_body(&types);
-                let mut it = bp[2..].to_vec().into_iter();
+                let mut it = bp[2..].iter().cloned();
                 let carry = tree_value(&tree, &mut it);
                 let v = self.call_value(
                     &f,
@@ -456,7 +450,7 @@ impl Cx<'_> {
         let (tree, init_ts) = self.flatten_tensors(init, span)?;
         let types: Vec<Type> = init_ts.iter().map(Tensor::ty).collect();
         let (p, n) = self.trace_loop_body(cond_f, &[&tree], &types, span)?;
-        let pt = self.to_tensor(&p, span)?;
+        let pt = self.tensor_of(&p, span)?;
         if pt.rank() != 0 {
             return Err(Diagnostic::error(
                 Code::ARRAY_CONDITION,
@@ -468,12 +462,7 @@ impl Cx<'_> {
             .at(span, "this while")
             .hint("reduce it, e.g. with `all(…)` or `any(…)`"));
         }
-        let pt = if pt.dtype() == DType::Bool {
-            pt
-        } else {
-            let z = self.scalar(Scalar::zero(pt.dtype()));
-            self.emit1(Prim::Compare(nabla_ir::CmpOp::Ne), &[pt, z], span)?
-        };
+        let pt = self.truthy(&pt, span)?;
         let pa = self.atom(&pt, span)?;
         let mut cond_c = self.tracer_mut(span)?.end_body(vec![pa]);
         let (v, _) = self.trace_loop_body(body_f, &[&tree], &types, span)?;

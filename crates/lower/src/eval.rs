@@ -253,7 +253,7 @@ impl Cx<'_> {
                         Value::None => IndexArg::NewAxis(x.span),
                         Value::Int(i) => IndexArg::Int(i, x.span),
                         other => {
-                            let t = self.to_tensor(&other, x.span)?;
+                            let t = self.tensor_of(&other, x.span)?;
                             match t.as_concrete().filter(|a| a.rank() == 0 && !a.dtype().is_float()) {
                                 Some(a) => IndexArg::Int(a.to_scalar().map_or(0, Scalar::as_i64), x.span),
                                 None => IndexArg::Tensor(t, x.span),
@@ -319,7 +319,7 @@ impl Cx<'_> {
             }
             Value::At(t) => Ok(Value::AtIndex(t, idx.into())),
             other => {
-                let t = self.to_tensor(&other, base_span)?;
+                let t = self.tensor_of(&other, base_span)?;
                 Ok(Value::Arr(self.index(&t, &idx, span)?))
             }
         }
@@ -361,7 +361,7 @@ impl Cx<'_> {
             Value::Arr(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::List(_)
         );
         if is_array {
-            let t = self.to_tensor(&b, span)?;
+            let t = self.tensor_of(&b, span)?;
             match n {
                 "shape" => {
                     return Ok(Value::tuple(

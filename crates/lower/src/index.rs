@@ -71,7 +71,6 @@ impl Cx<'_> {
         let mut limit = Vec::new();
         let mut stride = Vec::new();
         let mut rev_axes = Vec::new();
-        let mut out_shape = Vec::new(); // after slicing, before dropping
         let mut keep = Vec::new(); // per source axis: kept in the result
         let mut dynamic: Vec<(usize, Tensor, Span)> = Vec::new(); // source axis, index
         let mut newaxes_after: Vec<usize> = Vec::new(); // result positions of new axes
@@ -97,7 +96,6 @@ impl Cx<'_> {
                     start.push(j as usize);
                     limit.push(j as usize + 1);
                     stride.push(1);
-                    out_shape.push(1);
                     keep.push(false);
                     axis += 1;
                 }
@@ -105,7 +103,6 @@ impl Cx<'_> {
                     start.push(0);
                     limit.push(shape[axis]);
                     stride.push(1);
-                    out_shape.push(shape[axis]);
                     keep.push(true);
                     dynamic.push((axis, t.clone(), *s));
                     result_pos += t.rank();
@@ -146,7 +143,6 @@ impl Cx<'_> {
                         limit.push(last);
                         stride.push((-step) as usize);
                     }
-                    out_shape.push(len as usize);
                     keep.push(true);
                     result_pos += 1;
                     axis += 1;
@@ -176,21 +172,18 @@ impl Cx<'_> {
                 .with_weak(x.weak);
         }
         // Gather the (single) array or traced-scalar index along its axis.
-        let mut dyn_axis_shift = 0usize;
         if let Some((ax, idx, s)) = dynamic.pop() {
             let ax_now = ax;
             let idx = self.normalize_index(&idx, shape[ax], s)?;
             cur = self
                 .emit1(Prim::Take { axis: ax_now }, &[cur, idx.clone()], span)?
                 .with_weak(x.weak);
-            dyn_axis_shift = idx.rank();
             // Axes after `ax` moved by (idx.rank() - 1).
             let mut new_keep = keep[..ax].to_vec();
             new_keep.extend(std::iter::repeat_n(true, idx.rank()));
             new_keep.extend(&keep[ax + 1..]);
             keep = new_keep;
         }
-        let _ = dyn_axis_shift;
         // Drop integer-indexed axes and insert new axes.
         let cur_shape = cur.shape();
         let mut final_shape: Vec<usize> = cur_shape
@@ -203,7 +196,6 @@ impl Cx<'_> {
             let p = p.min(final_shape.len());
             final_shape.insert(p, 1);
         }
-        let _ = out_shape;
         self.reshape(&cur, &final_shape, span)
     }
 
@@ -262,7 +254,7 @@ impl Cx<'_> {
         )?;
         let iota = self.reshape(&iota, &shape, span)?;
         let positions = self.index(&iota, items, span)?;
-        let upd = self.to_tensor(v, span)?;
+        let upd = self.tensor_of(v, span)?;
         let upd = self.cast(&upd, x.dtype(), span)?;
         let pshape = positions.shape();
         let upd = self.broadcast_to(&upd, &pshape, span).map_err(|_| {

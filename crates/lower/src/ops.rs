@@ -60,7 +60,7 @@ fn shape_str(s: &[usize]) -> String {
 impl Cx<'_> {
     /// An array from any array-like value: static numbers become weak scalars, lists
     /// are stacked.
-    pub fn to_tensor(&mut self, v: &Value, span: Span) -> Res<Tensor> {
+    pub fn tensor_of(&mut self, v: &Value, span: Span) -> Res<Tensor> {
         match v {
             Value::Arr(t) => Ok(t.clone()),
             Value::Int(i) => Ok(self.scalar(Scalar::I64(*i)).with_weak(true)),
@@ -111,7 +111,7 @@ impl Cx<'_> {
         }
         let mut ts = Vec::with_capacity(items.len());
         for it in items {
-            ts.push(self.to_tensor(it, span)?);
+            ts.push(self.tensor_of(it, span)?);
         }
         self.stack(&ts, 0, span)
     }
@@ -149,16 +149,6 @@ impl Cx<'_> {
                 ),
             )
             .at(span, "in this operation"));
-        }
-        if let Some(a) = t.as_concrete() {
-            if a.rank() == 0 {
-                if let Some(sc) = a.to_scalar() {
-                    if self.tracing() {
-                        // Scalars stay literals; the broadcast is emitted below.
-                        let _ = sc;
-                    }
-                }
-            }
         }
         let dims: Vec<usize> = (shape.len() - s.len()..shape.len()).collect();
         let w = t.weak;
@@ -230,8 +220,8 @@ impl Cx<'_> {
         b: &Value,
         spans: (Span, Span, Span),
     ) -> Res<Value> {
-        let ta = self.to_tensor(a, spans.0)?;
-        let tb = self.to_tensor(b, spans.1)?;
+        let ta = self.tensor_of(a, spans.0)?;
+        let tb = self.tensor_of(b, spans.1)?;
         let (mut dtype, weak) = join(ta.dtype(), ta.weak, tb.dtype(), tb.weak);
         if matches!(op, BinaryOp::Pow | BinaryOp::Atan2) {
             dtype = float_of(dtype);
@@ -262,8 +252,8 @@ impl Cx<'_> {
         b: &Value,
         spans: (Span, Span, Span),
     ) -> Res<Value> {
-        let ta = self.to_tensor(a, spans.0)?;
-        let tb = self.to_tensor(b, spans.1)?;
+        let ta = self.tensor_of(a, spans.0)?;
+        let tb = self.tensor_of(b, spans.1)?;
         let (x, y, _) = self.unify(&ta, &tb, op.name(), spans)?;
         Ok(Value::Arr(self.emit1(
             Prim::Compare(op),
@@ -272,10 +262,19 @@ impl Cx<'_> {
         )?))
     }
 
+    /// `t != 0` elementwise (bools pass through): how conditions read numbers.
+    pub fn truthy(&mut self, t: &Tensor, span: Span) -> Res<Tensor> {
+        if t.dtype() == DType::Bool {
+            return Ok(t.clone());
+        }
+        let z = self.full_like(t, Scalar::zero(t.dtype()), span)?;
+        self.emit1(Prim::Compare(CmpOp::Ne), &[t.clone(), z], span)
+    }
+
     /// An elementwise function of one operand; integer inputs of float-only functions
     /// are converted to floats first, as in NumPy.
     pub fn unary(&mut self, op: UnaryOp, v: &Value, span: Span) -> Res<Value> {
-        let t = self.to_tensor(v, span)?;
+        let t = self.tensor_of(v, span)?;
         let t = if op.float_only() && !t.dtype().is_float() {
             self.cast(&t, float_of(t.dtype()), span)?
         } else {
@@ -304,16 +303,10 @@ impl Cx<'_> {
     }
 
     pub fn select(&mut self, c: &Value, a: &Value, b: &Value, spans: [Span; 4]) -> Res<Value> {
-        let tc = self.to_tensor(c, spans[0])?;
-        let tc = if tc.dtype() == DType::Bool {
-            tc
-        } else {
-            let z = self.scalar(Scalar::zero(tc.dtype()));
-            let (x, y, _) = self.unify(&tc, &z, "where", (spans[0], spans[0], spans[0]))?;
-            self.emit1(Prim::Compare(CmpOp::Ne), &[x, y], spans[0])?
-        };
-        let ta = self.to_tensor(a, spans[1])?;
-        let tb = self.to_tensor(b, spans[2])?;
+        let tc = self.tensor_of(c, spans[0])?;
+        let tc = self.truthy(&tc, spans[0])?;
+        let ta = self.tensor_of(a, spans[1])?;
+        let tb = self.tensor_of(b, spans[2])?;
         let (x, y, w) = self.unify(&ta, &tb, "where", (spans[1], spans[2], spans[3]))?;
         let shape = broadcast_shapes(&tc.shape(), &x.shape()).ok_or_else(|| {
             Diagnostic::error(
@@ -351,8 +344,8 @@ impl Cx<'_> {
             BinOp::Sub => self.binary(BinaryOp::Sub, a, b, spans),
             BinOp::Mul => self.binary(BinaryOp::Mul, a, b, spans),
             BinOp::Div => {
-                let ta = self.to_tensor(a, spans.0)?;
-                let tb = self.to_tensor(b, spans.1)?;
+                let ta = self.tensor_of(a, spans.0)?;
+                let tb = self.tensor_of(b, spans.1)?;
                 let (d, w) = join(ta.dtype(), ta.weak, tb.dtype(), tb.weak);
                 let (x, y, _) = self.unify_to(&ta, &tb, float_of(d), w, "/", spans)?;
                 Ok(Value::Arr(
@@ -371,8 +364,8 @@ impl Cx<'_> {
             BinOp::Gt => self.compare(CmpOp::Gt, a, b, spans),
             BinOp::Ge => self.compare(CmpOp::Ge, a, b, spans),
             BinOp::And | BinOp::Or => {
-                let ta = self.to_tensor(a, spans.0)?;
-                let tb = self.to_tensor(b, spans.1)?;
+                let ta = self.tensor_of(a, spans.0)?;
+                let tb = self.tensor_of(b, spans.1)?;
                 for (t, s) in [(&ta, spans.0), (&tb, spans.1)] {
                     if t.dtype().is_float() {
                         return Err(Diagnostic::error(
@@ -404,8 +397,8 @@ impl Cx<'_> {
         spans: (Span, Span, Span),
         div: bool,
     ) -> Res<Value> {
-        let ta = self.to_tensor(a, spans.0)?;
-        let tb = self.to_tensor(b, spans.1)?;
+        let ta = self.tensor_of(a, spans.0)?;
+        let tb = self.tensor_of(b, spans.1)?;
         let name = if div { "//" } else { "%" };
         let (x, y, w) = self.unify(&ta, &tb, name, spans)?;
         if x.dtype() == DType::Bool {
@@ -461,7 +454,7 @@ impl Cx<'_> {
     /// `a ** b`: a static integer exponent gives an exact `integer_pow`.
     fn power(&mut self, a: &Value, b: &Value, spans: (Span, Span, Span)) -> Res<Value> {
         if let Value::Int(n) = b {
-            let t = self.to_tensor(a, spans.0)?;
+            let t = self.tensor_of(a, spans.0)?;
             if t.dtype() == DType::Bool {
                 return Err(Diagnostic::error(
                     Code::DTYPE_MISMATCH,
@@ -593,7 +586,7 @@ impl Cx<'_> {
                 axes: axes.clone(),
                 compensated,
             },
-            &[t.clone()],
+            std::slice::from_ref(&t),
             span,
         )?;
         let r = if keepdims {
@@ -672,8 +665,8 @@ impl Cx<'_> {
 
     /// NumPy `matmul` (`@`).
     pub fn matmul(&mut self, a: &Value, b: &Value, spans: (Span, Span, Span)) -> Res<Value> {
-        let ta = self.to_tensor(a, spans.0)?;
-        let tb = self.to_tensor(b, spans.1)?;
+        let ta = self.tensor_of(a, spans.0)?;
+        let tb = self.tensor_of(b, spans.1)?;
         let (d, w) = join(ta.dtype(), ta.weak, tb.dtype(), tb.weak);
         let d = if d == DType::Bool { DType::I64 } else { d };
         let ta = self.cast(&ta, d, spans.2)?;

@@ -21,7 +21,7 @@ impl Cx<'_> {
                     let arr = Array::new(vec![2], data).map_err(|e| internal(e, span))?;
                     return Ok(Value::Arr(Tensor::concrete(arr)));
                 }
-                let t = self.to_tensor(&seed, a.span_of("seed"))?;
+                let t = self.tensor_of(&seed, a.span_of("seed"))?;
                 if t.rank() != 0 || !t.dtype().is_int() {
                     return Err(Diagnostic::error(
                         Code::BAD_ARGUMENT,
@@ -56,7 +56,7 @@ impl Cx<'_> {
             }
             Builtin::FoldIn => {
                 let k = self.key_arg(a, span)?;
-                let d = self.to_tensor(&a.req("data")?, a.span_of("data"))?;
+                let d = self.tensor_of(&a.req("data")?, a.span_of("data"))?;
                 if d.rank() != 0 {
                     return Err(Diagnostic::error(
                         Code::BAD_ARGUMENT,
@@ -101,7 +101,7 @@ impl Cx<'_> {
             }
             Builtin::Bernoulli => {
                 let k = self.key_arg(a, span)?;
-                let p = self.to_tensor(&a.opt("p").unwrap_or(Value::Float(0.5)), a.span_of("p"))?;
+                let p = self.tensor_of(&a.opt("p").unwrap_or(Value::Float(0.5)), a.span_of("p"))?;
                 let dtype = if p.dtype().is_float() {
                     p.dtype()
                 } else {
@@ -140,8 +140,8 @@ impl Cx<'_> {
                             .at(a.span_of("dtype"), "not an integer dtype"),
                     );
                 }
-                let lo = self.to_tensor(&a.req("lo")?, a.span_of("lo"))?;
-                let hi = self.to_tensor(&a.req("hi")?, a.span_of("hi"))?;
+                let lo = self.tensor_of(&a.req("lo")?, a.span_of("lo"))?;
+                let hi = self.tensor_of(&a.req("hi")?, a.span_of("hi"))?;
                 Ok(Value::Arr(self.randint(&k, &shape, &lo, &hi, dtype, span)?))
             }
             _ => Err(Diagnostic::error(Code::INTERNAL, "not a random builtin").at(span, "")),
@@ -149,7 +149,7 @@ impl Cx<'_> {
     }
 
     fn key_arg(&mut self, a: &Bound, span: Span) -> Res<Tensor> {
-        let k = self.to_tensor(&a.req("key")?, a.span_of("key"))?;
+        let k = self.tensor_of(&a.req("key")?, a.span_of("key"))?;
         if k.ty() != Type::new(DType::U32, vec![2]) {
             return Err(Diagnostic::error(
                 Code::BAD_ARGUMENT,
@@ -264,9 +264,9 @@ impl Cx<'_> {
             }
             _ => self.emit1(Prim::BitsToUnit { dtype: DType::F64 }, &[b1, b2], span)?,
         };
-        let lo = self.to_tensor(lo, span)?;
+        let lo = self.tensor_of(lo, span)?;
         let lo = self.cast(&lo, dtype, span)?;
-        let hi = self.to_tensor(hi, span)?;
+        let hi = self.tensor_of(hi, span)?;
         let hi = self.cast(&hi, dtype, span)?;
         if lo.rank() != 0 || hi.rank() != 0 {
             return Err(

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use nabla_diag::{Code, Diagnostic, Span};
-use nabla_ir::{Array, DType, Prim, ReduceOp, Scalar, UnaryOp};
+use nabla_ir::{Array, DType, Prim, ReduceOp, UnaryOp};
 
 use crate::builtins::{Bound, Builtin};
 use crate::call::ArgSpec;
@@ -32,7 +32,7 @@ impl Cx<'_> {
             }
             Builtin::Save => {
                 let path = self.str_arg(a, "path")?;
-                let x = self.to_tensor(&a.req("x")?, a.span_of("x"))?;
+                let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let arr = x.as_concrete().cloned().ok_or_else(|| {
                     Diagnostic::error(Code::INTERNAL, "save of a traced value").at(span, "")
                 })?;
@@ -194,7 +194,7 @@ impl Cx<'_> {
                             axes: axes.clone(),
                             compensated: true,
                         },
-                        &[x64.clone()],
+                        std::slice::from_ref(&x64),
                         e.span,
                     )?;
                     let absx = self
@@ -280,7 +280,7 @@ impl Cx<'_> {
     }
 
     fn concrete_f64(&mut self, v: &Value, span: Span) -> Res<Vec<f64>> {
-        let t = self.to_tensor(v, span)?;
+        let t = self.tensor_of(v, span)?;
         let a = t
             .as_concrete()
             .ok_or_else(|| Diagnostic::error(Code::INTERNAL, "traced plot").at(span, ""))?;
@@ -339,8 +339,7 @@ pub fn format_float(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    let s = format!("{f:?}");
-    s
+    format!("{f:?}")
 }
 
 fn fmt_s(s: f64) -> String {
@@ -351,9 +350,4 @@ fn fmt_s(s: f64) -> String {
     } else {
         format!("{:.1} µs", s * 1e6)
     }
-}
-
-#[allow(dead_code)]
-fn scalar_f64(s: Scalar) -> f64 {
-    s.as_f64()
 }
