@@ -67,7 +67,7 @@ fn float_unary<T: Float>(op: UnaryOp, v: &[T]) -> Result<Data, EvalError> {
         UnaryOp::Ceil => Float::ceil,
         UnaryOp::Round => Float::round_even,
         UnaryOp::IsNan => return Ok(map(v, Elem::is_nan)),
-        UnaryOp::IsFinite => return Ok(map(v, Float::is_finite)),
+        UnaryOp::IsFinite => return Ok(map(v, nabla_ir::canonical::Float::is_finite)),
         UnaryOp::Not => return Err(rejects(op.name(), T::DTYPE)),
     };
     Ok(map(v, f))

@@ -5,14 +5,11 @@
 //! `nabla_ir::canonical::fold`; every product is rounded on its own (no fused
 //! multiply-add), so a backend reproduces the bits by multiplying then folding.
 //!
-//! The compensated mode is Ogita–Rump–Oishi's Dot2 laid out on the canonical block and
-//! lane structure: each element contributes its rounded product through Neumaier's
-//! update and adds the product's exact rounding error (TwoProduct, `fma(a, b, -p)`) to
-//! the lane's low part; lanes and blocks merge exactly as `canonical::compensated_sum`
-//! merges them. Compensating only the sum of rounded products would leave an error of
-//! `u·cond` and miss Dot2's `u + γ_n²·cond` bound.
+//! The compensated mode is `nabla_ir::canonical::compensated_dot` (Dot2 on the same
+//! lanes and blocks). Compensating only the sum of rounded products would leave an error
+//! of `u·cond` and miss Dot2's `u + γ_n²·cond` bound.
 
-use nabla_ir::canonical::{self, Compensated, BLOCK, LANES};
+use nabla_ir::canonical;
 use nabla_ir::dtype::numel;
 use nabla_ir::{Array, Data};
 
@@ -89,34 +86,10 @@ impl Plan {
 
     fn compensated<T: Float>(&self, x: &[T], y: &[T]) -> Vec<T> {
         let k = self.con_l.len();
-        self.each(|lb, rb| compensated_dot(k, |t| (x[lb + self.con_l[t]], y[rb + self.con_r[t]])))
+        self.each(|lb, rb| {
+            canonical::compensated_dot(k, |t| (x[lb + self.con_l[t]], y[rb + self.con_r[t]]))
+        })
     }
-}
-
-/// Dot2 of the pairs `get(0..n)` in the canonical order (see the module docs).
-pub(crate) fn compensated_dot<T: Float>(n: usize, get: impl Fn(usize) -> (T, T)) -> T {
-    if n == 0 {
-        return <T as Num>::ZERO;
-    }
-    let merge = |a: Compensated<T>, b: Compensated<T>| a.merge(b);
-    let leaf = |block: usize| {
-        let (lo, hi) = (block * BLOCK, ((block + 1) * BLOCK).min(n));
-        let mut lanes = [Compensated::<T>::ZERO; LANES];
-        for i in lo..hi {
-            let (a, b) = get(i);
-            let p = a.mul(b);
-            // Exact whenever the product neither overflows nor underflows.
-            let e = a.mul_add(b, p.neg());
-            let lane = &mut lanes[(i - lo) % LANES];
-            let s = lane.plus(p);
-            *lane = Compensated {
-                hi: s.hi,
-                lo: Num::add(s.lo, e),
-            };
-        }
-        canonical::combine_lanes(&lanes, &merge)
-    };
-    canonical::tree(0, n.div_ceil(BLOCK), &leaf, &merge).value()
 }
 
 pub(crate) fn dot_general(

@@ -83,9 +83,6 @@ pub(crate) trait Float: Num + canonical::Float {
     fn round_even(self) -> Self;
     fn pow(self, o: Self) -> Self;
     fn atan2(self, o: Self) -> Self;
-    fn is_finite(self) -> bool;
-    /// `x * y + z` with one rounding (only for the exact error term of TwoProduct).
-    fn mul_add(self, y: Self, z: Self) -> Self;
 }
 
 impl Elem for bool {
@@ -242,7 +239,7 @@ macro_rules! impl_float {
         sqrt: $sqrt:ident, sin: $sin:ident, cos: $cos:ident, tan: $tan:ident,
         tanh: $tanh:ident, asin: $asin:ident, acos: $acos:ident, atan: $atan:ident,
         sinh: $sinh:ident, cosh: $cosh:ident, erf: $erf:ident, floor: $floor:ident,
-        ceil: $ceil:ident, pow: $pow:ident, atan2: $atan2:ident, fma: $fma:ident,
+        ceil: $ceil:ident, pow: $pow:ident, atan2: $atan2:ident,
         erfinv: $erfinv:path
     }) => {
         impl_elem!($t, $variant, <$t>::is_nan);
@@ -378,12 +375,6 @@ macro_rules! impl_float {
             fn atan2(self, o: $t) -> $t {
                 $m::$atan2(self, o)
             }
-            fn is_finite(self) -> bool {
-                <$t>::is_finite(self)
-            }
-            fn mul_add(self, y: $t, z: $t) -> $t {
-                $m::$fma(self, y, z)
-            }
         }
     };
 }
@@ -411,7 +402,6 @@ impl_float!(
         ceil: ceilf,
         pow: powf,
         atan2: atan2f,
-        fma: fmaf,
         erfinv: special::erfinv_f32
     }
 );
@@ -439,7 +429,6 @@ impl_float!(
         ceil: ceil,
         pow: pow,
         atan2: atan2,
-        fma: fma,
         erfinv: special::erfinv
     }
 );

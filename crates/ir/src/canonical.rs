@@ -67,25 +67,38 @@ pub fn tree_split(len: usize) -> usize {
 
 /// The float operations compensated summation needs.
 pub trait Float:
-    Copy + PartialOrd + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self>
+    Copy
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Neg<Output = Self>
 {
     const ZERO: Self;
     fn abs(self) -> Self;
+    fn is_finite(self) -> bool;
+    /// `self * a + b` with one rounding.
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
-impl Float for f64 {
-    const ZERO: f64 = 0.0;
-    fn abs(self) -> f64 {
-        f64::abs(self)
-    }
+macro_rules! impl_float {
+    ($t:ty) => {
+        impl Float for $t {
+            const ZERO: $t = 0.0;
+            fn abs(self) -> $t {
+                <$t>::abs(self)
+            }
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            fn mul_add(self, a: $t, b: $t) -> $t {
+                <$t>::mul_add(self, a, b)
+            }
+        }
+    };
 }
-
-impl Float for f32 {
-    const ZERO: f32 = 0.0;
-    fn abs(self) -> f32 {
-        f32::abs(self)
-    }
-}
+impl_float!(f64);
+impl_float!(f32);
 
 /// A running compensated sum: `hi + lo` carries about twice the working precision.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -103,7 +116,11 @@ impl<T: Float> Compensated<T> {
     /// Neumaier's update (Kahan's original loses everything near cond 1e16).
     pub fn plus(self, x: T) -> Compensated<T> {
         let t = self.hi + x;
-        let err = if self.hi.abs() >= x.abs() {
+        // Once the sum overflows (or meets an inf or NaN) the error term would be
+        // `inf - inf`; the high part alone then carries the IEEE result.
+        let err = if !t.is_finite() {
+            T::ZERO
+        } else if self.hi.abs() >= x.abs() {
             (self.hi - t) + x
         } else {
             (x - t) + self.hi
@@ -124,7 +141,11 @@ impl<T: Float> Compensated<T> {
     }
 
     pub fn value(self) -> T {
-        self.hi + self.lo
+        if self.hi.is_finite() {
+            self.hi + self.lo
+        } else {
+            self.hi
+        }
     }
 }
 
@@ -144,6 +165,40 @@ pub fn compensated_sum<T: Float>(n: usize, get: impl Fn(usize) -> T) -> T {
         combine_lanes(&lanes, &|a: Compensated<T>, b| a.merge(b))
     };
     tree(0, nblocks, &leaf, &|a: Compensated<T>, b| a.merge(b)).value()
+}
+
+/// Compensated dot product (Ogita–Rump–Oishi's Dot2) of the pairs `get(0..n)` in the
+/// canonical order: each lane adds the product with Neumaier's update and the product's
+/// exact rounding error (TwoProduct by `fma(a, b, -p)`) to its low part; lanes and blocks
+/// merge as in [`compensated_sum`]. Every backend reproduces exactly this.
+pub fn compensated_dot<T: Float>(n: usize, get: impl Fn(usize) -> (T, T)) -> T {
+    if n == 0 {
+        return T::ZERO;
+    }
+    let merge = |a: Compensated<T>, b: Compensated<T>| a.merge(b);
+    let leaf = |block: usize| {
+        let (lo, hi) = (block * BLOCK, ((block + 1) * BLOCK).min(n));
+        let mut lanes = [Compensated::<T>::ZERO; LANES];
+        for i in lo..hi {
+            let (a, b) = get(i);
+            let p = a * b;
+            // Exact whenever the product neither overflows nor underflows; an infinite
+            // product has no finite error term.
+            let e = if p.is_finite() {
+                a.mul_add(b, -p)
+            } else {
+                T::ZERO
+            };
+            let lane = &mut lanes[(i - lo) % LANES];
+            let s = lane.plus(p);
+            *lane = Compensated {
+                hi: s.hi,
+                lo: s.lo + e,
+            };
+        }
+        combine_lanes(&lanes, &merge)
+    };
+    tree(0, n.div_ceil(BLOCK), &leaf, &merge).value()
 }
 
 #[cfg(test)]
@@ -192,5 +247,32 @@ mod tests {
         let xs = [1e16, 1.0, -1e16, 1.0];
         assert_eq!(compensated_sum(xs.len(), |i| xs[i]), 2.0);
         assert_ne!(fold(xs.len(), 0.0, |i| xs[i], |a, b| a + b), 2.0);
+    }
+
+    #[test]
+    fn compensated_sum_keeps_ieee_infinities() {
+        let inf = f64::INFINITY;
+        assert_eq!(compensated_sum(1, |_| inf), inf);
+        assert_eq!(compensated_sum(3, |i| [1.0, inf, 2.0][i]), inf);
+        assert_eq!(compensated_sum(2, |i| [-inf, -1.0][i]), -inf);
+        assert!(compensated_sum(2, |i| [inf, -inf][i]).is_nan());
+        assert!(compensated_sum(2, |i| [1.0, f64::NAN][i]).is_nan());
+        // Overflow of finite values gives inf, as the plain sum does.
+        assert_eq!(compensated_sum(2, |_| f64::MAX), inf);
+        // Across lanes and blocks too.
+        let big = |i: usize| if i == 5000 { inf } else { 1.0 };
+        assert_eq!(compensated_sum(10_000, big), inf);
+    }
+
+    #[test]
+    fn compensated_dot_keeps_ieee_infinities_and_is_exact_on_cancellation() {
+        let inf = f64::INFINITY;
+        assert_eq!(compensated_dot(2, |i| [(inf, 2.0), (1.0, 1.0)][i]), inf);
+        assert_eq!(compensated_dot(1, |_| (1e200, 1e200)), inf);
+        assert!(compensated_dot(2, |i| [(inf, 1.0), (-inf, 1.0)][i]).is_nan());
+        // (1e8 + 1)^2 - 1e16 - 2e8 = 1, lost by a plain dot product.
+        let x = 1e8 + 1.0;
+        let pairs = [(x, x), (-1e16, 1.0), (-2e8, 1.0)];
+        assert_eq!(compensated_dot(3, |i| pairs[i]), 1.0);
     }
 }
