@@ -315,10 +315,31 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
+/// A Rust element type that an [`Array`] can hold: the bridge between typed Rust data
+/// (`Vec<f64>`, slices, `ndarray`) and the dtype-tagged [`Data`].
+pub trait Element: Copy + 'static {
+    const DTYPE: DType;
+    fn slice(data: &Data) -> Option<&[Self]>;
+    fn into_data(v: Vec<Self>) -> Data;
+}
+
 macro_rules! typed_from {
     ($t:ty, $variant:ident) => {
         impl From<Vec<$t>> for Data {
             fn from(v: Vec<$t>) -> Data {
+                Data::$variant(v)
+            }
+        }
+
+        impl Element for $t {
+            const DTYPE: DType = DType::$variant;
+            fn slice(data: &Data) -> Option<&[$t]> {
+                match data {
+                    Data::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn into_data(v: Vec<$t>) -> Data {
                 Data::$variant(v)
             }
         }
@@ -330,3 +351,30 @@ typed_from!(i64, I64);
 typed_from!(u32, U32);
 typed_from!(f32, F32);
 typed_from!(f64, F64);
+
+impl Array {
+    /// An array of `shape` holding `data` in row-major order.
+    pub fn from_vec<T: Element>(
+        shape: impl Into<Vec<usize>>,
+        data: Vec<T>,
+    ) -> Result<Array, ArrayError> {
+        Array::new(shape, T::into_data(data))
+    }
+
+    /// A rank-1 array copied from a slice.
+    pub fn from_slice<T: Element>(data: &[T]) -> Array {
+        // The shape is the slice's own length, so it always matches.
+        Array::new(vec![data.len()], T::into_data(data.to_vec()))
+            .expect("a rank-1 shape equal to the slice length matches its data")
+    }
+
+    /// The row-major elements, when the array's dtype is `T` (no conversion).
+    pub fn as_slice<T: Element>(&self) -> Option<&[T]> {
+        T::slice(self.data())
+    }
+
+    /// The row-major elements copied out, when the array's dtype is `T`.
+    pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
+        self.as_slice().map(<[T]>::to_vec)
+    }
+}

@@ -15,14 +15,21 @@
 //! ```
 
 pub mod io;
+#[cfg(feature = "ndarray")]
+mod ndarray_interop;
 mod runtime;
 mod stdlib;
 
 use std::path::Path;
 
 pub use nabla_diag::{Code, Diagnostic, Diagnostics, SourceMap, Span};
+pub use nabla_ir::array::Element;
 pub use nabla_ir::{Array, ArrayError, DType, Data, Func, Scalar, Type};
 pub use nabla_lower::Value;
+#[cfg(feature = "ndarray")]
+pub use ndarray;
+#[cfg(feature = "ndarray")]
+pub use ndarray_interop::{from_ndarray, to_ndarray, ToNdarrayError};
 
 use nabla_lower::{ArgSpec, Engine, ModuleId};
 use runtime::RuntimeHost;
