@@ -22,4 +22,4 @@ pub use parse::{parse_body, parse_func, ParseError};
 pub use prim::{ArgOp, BinaryOp, CmpOp, CumOp, Prim, ReduceOp, ScatterMode, UnaryOp};
 pub use print::{print_body, print_eqn, print_func};
 pub use shape::{infer, TypeError};
-pub use verify::{verify_body, verify_func, VerifyError};
+pub use verify::{self_check, verify_body, verify_func, VerifyError};

@@ -37,6 +37,24 @@ pub fn verify_func(f: &Func) -> Result<(), VerifyError> {
     Verifier::default().body(&f.body, &format!("fn {}", f.name))
 }
 
+/// The self-check debug and test builds run on every function a trace or pass
+/// produces: the verifier's invariants hold and the text form round-trips (print →
+/// parse → print is identical), so `nabla ir` output can always be read back.
+pub fn self_check(f: &Func) -> Result<(), VerifyError> {
+    verify_func(f)?;
+    let text = crate::print::print_func(f);
+    let reparsed = crate::parse::parse_func(&text).map_err(|e| VerifyError {
+        message: format!("the printed IR does not parse back: {e}\n{text}"),
+    })?;
+    let again = crate::print::print_func(&reparsed);
+    if again != text {
+        return Err(VerifyError {
+            message: format!("print -> parse -> print changed the IR:\n{text}\n---\n{again}"),
+        });
+    }
+    Ok(())
+}
+
 /// Checks one closed body on its own, as [`verify_func`] does for a function's body.
 pub fn verify_body(b: &Body) -> Result<(), VerifyError> {
     Verifier::default().body(b, "body")
