@@ -71,6 +71,7 @@ pub enum Builtin {
     LoadCsv,
     Timeit,
     CheckPrecision,
+    CheckGrads,
     Plot,
 }
 
@@ -167,6 +168,7 @@ const TABLE: &[(&str, Builtin)] = &[
     ("load_csv", Builtin::LoadCsv),
     ("timeit", Builtin::Timeit),
     ("check_precision", Builtin::CheckPrecision),
+    ("check_grads", Builtin::CheckGrads),
     ("plot", Builtin::Plot),
 ];
 
@@ -234,6 +236,7 @@ impl Builtin {
             Builtin::Save => &["path", "x"],
             Builtin::Timeit => &["f", "*args", "label", "repeat"],
             Builtin::CheckPrecision => &["f", "*args"],
+            Builtin::CheckGrads => &["f", "*args"],
         }
     }
 }
@@ -883,12 +886,14 @@ impl Cx<'_> {
                     )
                     .at(a.span_of("f"), "not a function"));
                 }
-                Err(Diagnostic::error(
-                    Code::TRANSFORM_UNSUPPORTED,
-                    format!("`{}` is parsed and checked, but cannot run yet", b.name()),
-                )
-                .at(span, "this transform")
-                .hint("automatic differentiation is the next milestone of the compiler"))
+                if b == Builtin::Jvp {
+                    let (p, t) = (a.req("primals")?, a.req("tangents")?);
+                    let spans = [a.span_of("f"), a.span_of("primals"), a.span_of("tangents")];
+                    self.jvp_builtin(&f, &p, &t, spans, span)
+                } else {
+                    let primals = a.rest.clone();
+                    self.vjp_builtin(&f, primals, span)
+                }
             }
             Builtin::StopGradient => {
                 let x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
@@ -908,6 +913,7 @@ impl Cx<'_> {
             | Builtin::LoadCsv
             | Builtin::Timeit
             | Builtin::CheckPrecision
+            | Builtin::CheckGrads
             | Builtin::Plot => {
                 if self.tracing() {
                     return Err(Diagnostic::error(

@@ -13,7 +13,7 @@ use crate::cx::{CacheKey, Cx, OutTree, Res, SigLeaf, Traced, MAX_CALL_DEPTH};
 use crate::env::Env;
 use crate::eval::ArgVal;
 use crate::tracer::Tracer;
-use crate::value::{Callable, Repr, Tensor, TransformKind, Value};
+use crate::value::{Callable, Repr, Tensor, Value};
 
 /// The shape of an argument for tracing: which leaves become IR parameters.
 #[derive(Clone, Debug)]
@@ -194,27 +194,12 @@ impl Cx<'_> {
                 }
                 self.eval(body, &inner, *module)
             }
-            Callable::Transform { kind, inner, .. } => match kind {
-                TransformKind::Jit => self.call_value(inner, args, callee_span, span),
-                TransformKind::Grad | TransformKind::ValueAndGrad | TransformKind::Vmap => {
-                    Err(Diagnostic::error(
-                        Code::TRANSFORM_UNSUPPORTED,
-                        format!(
-                            "`{}` is parsed and checked, but cannot run yet",
-                            kind.name()
-                        ),
-                    )
-                    .at(callee_span, "this transform")
-                    .hint(
-                        "automatic differentiation and vmap are the next milestone of the compiler",
-                    ))
-                }
-            },
-            Callable::Pullback { .. } => Err(Diagnostic::error(
-                Code::TRANSFORM_UNSUPPORTED,
-                "`vjp` pullbacks cannot run yet",
-            )
-            .at(callee_span, "this pullback")),
+            Callable::Transform {
+                kind,
+                inner,
+                options,
+            } => self.call_transform(*kind, inner, options, args, callee_span, span),
+            Callable::Pullback(pb) => self.call_pullback(pb, args, span),
         }
     }
 
@@ -229,16 +214,21 @@ impl Cx<'_> {
     ) -> Res<Vec<Value>> {
         let mut slots: Vec<Option<Value>> = vec![None; params.len()];
         let mut positional = 0;
+        let given = args.iter().filter(|a| a.name.is_none()).count();
         for a in args {
             match &a.name {
                 None => {
                     if positional >= params.len() {
+                        let who = if fname == "lambda" {
+                            "the lambda".to_string()
+                        } else {
+                            format!("`{fname}`")
+                        };
+                        let n = params.len();
+                        let s = if n == 1 { "" } else { "s" };
                         return Err(Diagnostic::error(
                             Code::ARITY,
-                            format!(
-                                "`{fname}` takes {} argument(s) but more were given",
-                                params.len()
-                            ),
+                            format!("{who} takes {n} argument{s} but {given} were given"),
                         )
                         .at(a.span, "extra argument"));
                     }
@@ -305,7 +295,8 @@ impl Cx<'_> {
         let sizes = sizes.unwrap_or(&mut local);
         for (p, v) in params.iter().zip(values) {
             if let Some(ann) = &p.ann {
-                check_ann(ann, v, sizes, &p.name.name, span)?;
+                let what = format!("`{}`", p.name.name);
+                check_ann(ann, v, sizes, &what, "in this call", span)?;
             }
         }
         Ok(())
@@ -336,7 +327,8 @@ impl Cx<'_> {
         self.eng.tracing_stack.pop();
         let r = r?;
         if let Some(ann) = &def.ret {
-            check_ann(ann, &r, &mut sizes, "the result", def.body.span)?;
+            let what = format!("the result of `{name}`");
+            check_ann(ann, &r, &mut sizes, &what, "this result", def.body.span)?;
         }
         Ok(r)
     }
@@ -393,6 +385,12 @@ impl Cx<'_> {
                 .ok_or_else(|| Diagnostic::error(Code::INTERNAL, "tracer lost").at(span, ""))?
                 .finish(&name, atoms),
         );
+        // Debug and test builds check every traced function: a failure here is a bug in
+        // tracing or in the IR's text form, never a user error.
+        #[cfg(debug_assertions)]
+        if let Err(e) = nabla_ir::self_check(&func) {
+            panic!("traced IR failed its self-check: {e}");
+        }
         let traced = Rc::new(Traced { func, out_tree });
         self.eng.last_trace = Some(traced.func.clone());
         self.eng.cache.insert(key, traced.clone());
@@ -451,6 +449,7 @@ fn check_ann(
     v: &Value,
     sizes: &mut HashMap<String, usize>,
     what: &str,
+    label: &str,
     span: Span,
 ) -> Res<()> {
     match ann {
@@ -458,25 +457,25 @@ fn check_ann(
             let Value::Tuple(items) = v else {
                 return Err(Diagnostic::error(
                     Code::ANNOTATION_MISMATCH,
-                    format!("`{what}` is annotated as a tuple but is {}", v.kind_name()),
+                    format!("{what} is annotated as a tuple but is {}", v.kind_name()),
                 )
-                .at(span, "in this call")
+                .at(span, label)
                 .also(*aspan, "annotation"));
             };
             if items.len() != elems.len() {
                 return Err(Diagnostic::error(
                     Code::ANNOTATION_MISMATCH,
                     format!(
-                        "`{what}` is annotated as a tuple of {} but has {}",
+                        "{what} is annotated as a tuple of {} but has {}",
                         elems.len(),
                         items.len()
                     ),
                 )
-                .at(span, "in this call")
+                .at(span, label)
                 .also(*aspan, "annotation"));
             }
             for (a, i) in elems.iter().zip(items.iter()) {
-                check_ann(a, i, sizes, what, span)?;
+                check_ann(a, i, sizes, what, label, span)?;
             }
             Ok(())
         }
@@ -494,11 +493,11 @@ fn check_ann(
                     return Err(Diagnostic::error(
                         Code::ANNOTATION_MISMATCH,
                         format!(
-                            "`{what}` is annotated as an array but is {}",
+                            "{what} is annotated as an array but is {}",
                             other.kind_name()
                         ),
                     )
-                    .at(span, "in this call")
+                    .at(span, label)
                     .also(*aspan, "annotation"))
                 }
             };
@@ -516,9 +515,9 @@ fn check_ann(
             let mismatch = |why: String| {
                 Diagnostic::error(
                     Code::ANNOTATION_MISMATCH,
-                    format!("`{what}` is {got_ty} but is annotated {ann_text}: {why}"),
+                    format!("{what} is {got_ty} but is annotated {ann_text}: {why}"),
                 )
-                .at(span, "in this call")
+                .at(span, label)
                 .also(*aspan, "annotation")
             };
             if got_dtype != want && !weak_ok {

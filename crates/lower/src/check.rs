@@ -74,9 +74,23 @@ impl Checker {
 
     fn func(&mut self, params: &[ast::Param], body: &Expr) {
         self.scopes.push(HashSet::new());
-        for p in params {
+        for (i, p) in params.iter().enumerate() {
             if let Some(d) = &p.default {
                 self.expr(d);
+            }
+            let dup = params[..i]
+                .iter()
+                .find(|q| q.name.name == p.name.name && p.name.name != "_");
+            if let Some(first) = dup {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::DUPLICATE_PARAM,
+                        format!("parameter `{}` is declared twice", p.name.name),
+                    )
+                    .at(p.name.span, "declared again here")
+                    .also(first.name.span, "first declared here")
+                    .hint("give each parameter its own name"),
+                );
             }
             self.define(&p.name.name);
         }

@@ -261,10 +261,15 @@ impl Cx<'_> {
         let (lo_s, hi_s) = (crate::ops::static_int(lo), crate::ops::static_int(hi));
         if !self.tracing() {
             let (Some(a), Some(b)) = (lo_s, hi_s) else {
-                return Err(
-                    Diagnostic::error(Code::BAD_ARGUMENT, "fori bounds must be integers")
-                        .at(span, "here"),
-                );
+                let bad = if lo_s.is_none() { lo } else { hi };
+                return Err(Diagnostic::error(
+                    Code::BAD_ARGUMENT,
+                    format!("fori bounds must be integers, found {}", bad.kind_name()),
+                )
+                .at(span, "this fori")
+                .hint(
+                    "the bounds of `fori(lo, hi, init, body)` are integers; convert with `i64(…)`",
+                ));
             };
             let mut c = init.clone();
             for i in a..b {
@@ -344,8 +349,18 @@ impl Cx<'_> {
             _ => {
                 // Traced bounds: a while loop over (i, hi, carry).
                 let lo_t = self.tensor_of(lo, span)?;
-                let lo_t = self.cast(&lo_t, DType::I64, span)?;
                 let hi_t = self.tensor_of(hi, span)?;
+                for t in [&lo_t, &hi_t] {
+                    if t.rank() != 0 || t.dtype().is_float() {
+                        return Err(Diagnostic::error(
+                            Code::BAD_ARGUMENT,
+                            format!("fori bounds must be integer scalars, found {}", t.ty()),
+                        )
+                        .at(span, "this fori")
+                        .hint("the bounds of `fori(lo, hi, init, body)` are integers; convert with `i64(…)`"));
+                    }
+                }
+                let lo_t = self.cast(&lo_t, DType::I64, span)?;
                 let hi_t = self.cast(&hi_t, DType::I64, span)?;
                 let f = f.clone();
                 let mut types = vec![i_ty.clone(), i_ty.clone()];

@@ -253,7 +253,15 @@ impl Cx<'_> {
             span,
         )?;
         let iota = self.reshape(&iota, &shape, span)?;
-        let positions = self.index(&iota, items, span)?;
+        // Index errors describe the iota; name the updated array instead.
+        let positions = self.index(&iota, items, span).map_err(|mut d| {
+            let (iota_ty, x_ty) = (iota.ty().to_string(), x.ty().to_string());
+            d.message = d.message.replace(&iota_ty, &x_ty);
+            for l in &mut d.labels {
+                l.message = l.message.replace(&iota_ty, &x_ty);
+            }
+            d
+        })?;
         let upd = self.tensor_of(v, span)?;
         let upd = self.cast(&upd, x.dtype(), span)?;
         let pshape = positions.shape();

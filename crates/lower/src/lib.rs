@@ -12,6 +12,7 @@ mod cx;
 mod einsum;
 mod env;
 mod eval;
+mod gradcheck;
 mod host;
 mod index;
 mod modules;
@@ -20,6 +21,7 @@ mod promote;
 mod random;
 mod script;
 mod tracer;
+mod transforms;
 mod value;
 
 pub use call::ArgSpec;

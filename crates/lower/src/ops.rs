@@ -328,6 +328,24 @@ impl Cx<'_> {
         ))
     }
 
+    /// Operands that cannot become arrays (strings, functions, tuples, …), reported
+    /// with the operation's name.
+    fn check_operands(&self, op: &str, a: &Value, b: &Value, spans: (Span, Span, Span)) -> Res<()> {
+        for (v, span) in [(a, spans.0), (b, spans.1)] {
+            if !matches!(
+                v,
+                Value::Arr(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::List(_)
+            ) {
+                return Err(Diagnostic::error(
+                    Code::BAD_ARGUMENT,
+                    format!("`{op}` needs array operands, found {}", v.kind_name()),
+                )
+                .at(span, "this is not an array"));
+            }
+        }
+        Ok(())
+    }
+
     /// A source-level binary operator on two evaluated operands.
     pub fn binop(
         &mut self,
@@ -339,6 +357,7 @@ impl Cx<'_> {
         if let Some(v) = fold_static(op, a, b, spans.2)? {
             return Ok(v);
         }
+        self.check_operands(op.symbol(), a, b, spans)?;
         match op {
             BinOp::Add => self.binary(BinaryOp::Add, a, b, spans),
             BinOp::Sub => self.binary(BinaryOp::Sub, a, b, spans),

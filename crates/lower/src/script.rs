@@ -41,6 +41,10 @@ impl Cx<'_> {
             }
             Builtin::Timeit => self.timeit(a, span),
             Builtin::CheckPrecision => self.check_precision(a, span),
+            Builtin::CheckGrads => {
+                let f = a.req("f")?;
+                self.check_grads(&f, a.rest.clone(), span)
+            }
             Builtin::Plot => self.plot(a, span),
             _ => Err(Diagnostic::error(Code::INTERNAL, "not a script builtin").at(span, "")),
         }

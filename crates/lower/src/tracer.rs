@@ -140,6 +140,102 @@ impl Tracer {
         self.builder.fresh(ty)
     }
 
+    /// Emits a copy of `body` applied to `args` (atoms of the innermost body) and
+    /// returns its results; nested bodies are copied with fresh variables because ids
+    /// are unique per function.
+    pub fn inline(&mut self, body: &Body, args: Vec<Atom>) -> Result<Vec<Atom>, Diagnostic> {
+        let mut env: HashMap<u32, Atom> = HashMap::new();
+        for (p, a) in body.params.iter().zip(args) {
+            env.insert(p.id, a);
+        }
+        let subst = |env: &HashMap<u32, Atom>, a: &Atom| match a {
+            Atom::Var(v) => env.get(&v.id).cloned().unwrap_or_else(|| a.clone()),
+            Atom::Lit(_) => a.clone(),
+        };
+        for e in &body.eqns {
+            let args = e.args.iter().map(|a| subst(&env, a)).collect();
+            let prim = self.fresh_prim(&e.prim)?;
+            let outs = self.emit(prim, args, e.span)?;
+            for (o, n) in e.outs.iter().zip(outs) {
+                env.insert(o.id, Atom::Var(n));
+            }
+        }
+        Ok(body.results.iter().map(|a| subst(&env, a)).collect())
+    }
+
+    fn fresh_body(&mut self, body: &Body) -> Result<Body, Diagnostic> {
+        let params = self.builder.begin_body(&body.param_types());
+        let d = self.depth();
+        for p in &params {
+            self.depth_of.insert(p.id, d);
+        }
+        let results = self.inline(body, params.into_iter().map(Atom::Var).collect())?;
+        Ok(self.builder.end_body(results))
+    }
+
+    fn fresh_prim(&mut self, prim: &Prim) -> Result<Prim, Diagnostic> {
+        Ok(match prim {
+            Prim::Cond {
+                then_body,
+                else_body,
+            } => Prim::Cond {
+                then_body: self.fresh_body(then_body)?,
+                else_body: self.fresh_body(else_body)?,
+            },
+            Prim::While {
+                cond_body,
+                body,
+                cond_nconsts,
+                body_nconsts,
+            } => Prim::While {
+                cond_body: self.fresh_body(cond_body)?,
+                body: self.fresh_body(body)?,
+                cond_nconsts: *cond_nconsts,
+                body_nconsts: *body_nconsts,
+            },
+            Prim::Scan {
+                body,
+                nconsts,
+                ncarry,
+                length,
+                reverse,
+            } => Prim::Scan {
+                body: self.fresh_body(body)?,
+                nconsts: *nconsts,
+                ncarry: *ncarry,
+                length: *length,
+                reverse: *reverse,
+            },
+            // Bodiless primitives are copied as they are.
+            Prim::Unary(_)
+            | Prim::Binary(_)
+            | Prim::Compare(_)
+            | Prim::Select
+            | Prim::IntPow { .. }
+            | Prim::Convert { .. }
+            | Prim::StopGradient
+            | Prim::Constant { .. }
+            | Prim::Iota { .. }
+            | Prim::BroadcastInDim { .. }
+            | Prim::Reshape { .. }
+            | Prim::Transpose { .. }
+            | Prim::Slice { .. }
+            | Prim::Pad { .. }
+            | Prim::Concat { .. }
+            | Prim::Rev { .. }
+            | Prim::Reduce { .. }
+            | Prim::ArgReduce { .. }
+            | Prim::Cumulative { .. }
+            | Prim::DotGeneral { .. }
+            | Prim::Take { .. }
+            | Prim::Scatter { .. }
+            | Prim::DynamicSlice { .. }
+            | Prim::DynamicUpdateSlice
+            | Prim::Threefry2x32
+            | Prim::BitsToUnit { .. } => prim.clone(),
+        })
+    }
+
     pub fn finish(self, name: &str, results: Vec<Atom>) -> nabla_ir::Func {
         self.builder.finish(name, results)
     }

@@ -134,11 +134,9 @@ pub enum Callable {
         inner: Value,
         options: Rc<[(String, Value)]>,
     },
-    /// The pullback returned by `vjp`.
-    Pullback {
-        func: Value,
-        primals: Rc<[Value]>,
-    },
+    /// The pullback returned by `vjp`: the transposed linear function and the
+    /// residuals it consumes (concrete at the script layer, traced inside functions).
+    Pullback(Rc<crate::transforms::PullbackFn>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -265,9 +265,23 @@ impl<'s> Parser<'s> {
                 prev.unwrap_or_default()
             )
         });
+        // A new line inside `(`/`[` that does not continue the list: most likely the
+        // closing bracket was forgotten, so show where the bracket opened.
+        let mut unclosed = None;
+        if let Some(frame) = self.frames.last() {
+            if frame.mode == Mode::Ignore && continued.is_none() && self.starts_line(self.pos) {
+                let open = self.text(frame.open).to_string();
+                let close = frame.close.text().unwrap_or("?");
+                diag = diag.also(frame.open, format!("`{open}` opened here"));
+                unclosed = Some(format!(
+                    "is a `{close}` missing at the end of the line before?"
+                ));
+            }
+        }
         let hint = hint
             .map(str::to_string)
             .or(continued)
+            .or(unclosed)
             .or_else(|| token_hint(&tok.kind).map(str::to_string));
         if let Some(hint) = hint {
             diag = diag.hint(hint);
