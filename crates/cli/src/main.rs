@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use nabla::{Backend, Diagnostics, Session};
+use nabla::{Backend, Diagnostics, IrTransform, Session};
 
 mod repl;
 
@@ -41,6 +41,19 @@ enum Command {
         /// Argument types, e.g. "f64[3, 4], f64[4]".
         #[arg(long, default_value = "")]
         args: String,
+        /// Show the gradient with respect to the first argument.
+        #[arg(long, conflicts_with_all = ["jvp", "vmap"])]
+        grad: bool,
+        /// Show forward mode, with a tangent for every float argument.
+        #[arg(long, conflicts_with = "vmap")]
+        jvp: bool,
+        /// Show the function mapped over axis 0 of every argument (--args are batched).
+        #[arg(long)]
+        vmap: bool,
+        /// Stop after this stage: trace, the transform (grad, jvp, vmap), or a pass
+        /// (fold, cse, dce, renumber). By default every stage runs.
+        #[arg(long, value_name = "STAGE")]
+        after: Option<String>,
     },
     /// An interactive session: statements run as you type them; state survives errors.
     Repl,
@@ -103,7 +116,15 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Ir { file, func, args } => {
+        Command::Ir {
+            file,
+            func,
+            args,
+            grad,
+            jvp,
+            vmap,
+            after,
+        } => {
             let types = match nabla::parse_types(&args) {
                 Ok(t) => t,
                 Err(e) => {
@@ -115,7 +136,16 @@ fn main() -> ExitCode {
             if let Err(d) = s.define_file(&file) {
                 return fail(&s, &d);
             }
-            match s.trace(&func, &types) {
+            let transform = if grad {
+                Some(IrTransform::Grad)
+            } else if jvp {
+                Some(IrTransform::Jvp)
+            } else if vmap {
+                Some(IrTransform::Vmap)
+            } else {
+                None
+            };
+            match s.ir(&func, &types, transform, after.as_deref()) {
                 Ok(f) => {
                     println!("{f}");
                     ExitCode::SUCCESS

@@ -107,3 +107,47 @@ fn ir_prints_the_traced_function() {
     );
     assert!(out.contains("integer_pow[exponent=2]"), "{out}");
 }
+
+#[test]
+fn ir_shows_transforms_and_every_stage() {
+    let ir_with = |types: &str, extra: &[&str]| {
+        let mut args = vec![
+            "ir",
+            "examples/poly.nbl",
+            "--fn",
+            "|a, b| sum(poly(a, b))",
+            "--args",
+            types,
+        ];
+        args.extend_from_slice(extra);
+        nabla(&args)
+    };
+    let ir = |extra: &[&str]| ir_with("f64[3], f64[3]", extra);
+    let (code, grad, err) = ir(&["--grad"]);
+    assert_eq!(code, 0, "{err}");
+    // d/da (a² + b² + 2ab) = 2a + 2b: no sum and no squares of b are left.
+    assert!(
+        grad.starts_with("fn lambda_grad(%0: f64[3], %1: f64[3]) -> (f64[3])"),
+        "{grad}"
+    );
+    assert!(!grad.contains("reduce_sum"), "{grad}");
+    // Each stage shows the function as it stands after that stage.
+    let (_, raw, _) = ir(&["--grad", "--after", "grad"]);
+    let (_, traced, _) = ir(&["--grad", "--after", "trace"]);
+    assert!(
+        traced.contains("reduce_sum") && !traced.contains("_grad"),
+        "{traced}"
+    );
+    assert!(raw.lines().count() >= grad.lines().count(), "{raw}\n{grad}");
+    let (code, vm, err) = ir_with("f64[5, 3], f64[5, 3]", &["--vmap"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(vm.contains("-> (f64[5])"), "{vm}");
+    let (code, _, err) = ir(&["--after", "nonsense"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the stages are: trace, fold, cse, dce, renumber"),
+        "{err}"
+    );
+    let (code, _, _) = ir(&["--grad", "--vmap"]);
+    assert_eq!(code, 2);
+}

@@ -34,6 +34,30 @@ pub use ndarray_interop::{from_ndarray, to_ndarray, ToNdarrayError};
 use nabla_lower::{ArgSpec, Engine, ModuleId};
 use runtime::RuntimeHost;
 
+/// The simplification passes `nabla ir` runs after tracing (and transforming).
+pub const IR_PASSES: &[&str] = &["fold", "cse", "dce", "renumber"];
+
+/// A transform `nabla ir` applies to the traced function before simplifying it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrTransform {
+    /// The gradient with respect to the first argument (the result must be a scalar).
+    Grad,
+    /// Forward mode with a tangent for every float argument.
+    Jvp,
+    /// Mapped over axis 0 of every argument.
+    Vmap,
+}
+
+impl IrTransform {
+    pub fn name(self) -> &'static str {
+        match self {
+            IrTransform::Grad => "grad",
+            IrTransform::Jvp => "jvp",
+            IrTransform::Vmap => "vmap",
+        }
+    }
+}
+
 /// Which backend runs traced functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -284,6 +308,95 @@ impl Session {
             .trace(&mut self.host, &f, &specs)
             .map_err(Diagnostics::from)?;
         Ok((*t.func).clone())
+    }
+
+    /// The IR of `name` traced for `arg_types`, then transformed and run through the
+    /// simplification pipeline, stopping after the stage `after` when given (what
+    /// `nabla ir --grad --after PASS` prints). The stages are `trace`, the transform's
+    /// name (`grad`, `vmap`, `jvp`) when one is asked for, then [`IR_PASSES`].
+    ///
+    /// With [`IrTransform::Vmap`] the argument types are the batched ones: every
+    /// argument is mapped along its axis 0.
+    pub fn ir(
+        &mut self,
+        name: &str,
+        arg_types: &[Type],
+        transform: Option<IrTransform>,
+        after: Option<&str>,
+    ) -> Result<Func, Diagnostics> {
+        let terr = |e: nabla_transform::TransformError| Diagnostics::from(e.to_diagnostic());
+        let stages: Vec<&str> = std::iter::once("trace")
+            .chain(transform.map(IrTransform::name))
+            .chain(IR_PASSES.iter().copied())
+            .collect();
+        if let Some(a) = after {
+            if !stages.contains(&a) {
+                return Err(Diagnostics::from(
+                    Diagnostic::error(Code::BAD_ARGUMENT, format!("unknown stage `{a}`"))
+                        .hint(format!("the stages are: {}", stages.join(", "))),
+                ));
+            }
+        }
+        let mut types = arg_types.to_vec();
+        let mut size = None;
+        if transform == Some(IrTransform::Vmap) {
+            for (i, t) in types.iter_mut().enumerate() {
+                let Some(&n) = t.shape.first() else {
+                    return Err(Diagnostics::from(
+                        Diagnostic::error(
+                            Code::BAD_ARGUMENT,
+                            format!("--vmap maps axis 0, but argument {i} is the scalar {t}"),
+                        )
+                        .hint("give every argument a leading batch axis"),
+                    ));
+                };
+                if let Some(m) = size.filter(|&m| m != n) {
+                    return Err(Diagnostics::from(
+                        Diagnostic::error(
+                            Code::VMAP_SIZE_MISMATCH,
+                            format!(
+                                "vmap got inconsistent sizes: argument 0 has size {m} along axis 0, argument {i} has size {n}"
+                            ),
+                        )
+                        .hint("every argument needs the same leading size"),
+                    ));
+                }
+                size = Some(n);
+                t.shape.remove(0);
+            }
+        }
+        let mut f = self.trace(name, &types)?;
+        if after == Some("trace") {
+            return Ok(f);
+        }
+        if let Some(t) = transform {
+            let nparams = f.body.params.len();
+            f = nabla_transform::pipeline::run_checked(t.name(), &f, |f| match t {
+                IrTransform::Grad => nabla_transform::grad(f, &[0], false),
+                IrTransform::Jvp => {
+                    let active: Vec<bool> = f
+                        .body
+                        .params
+                        .iter()
+                        .map(|p| p.ty.dtype.is_float())
+                        .collect();
+                    nabla_transform::jvp(f, &active)
+                }
+                IrTransform::Vmap => {
+                    let outs = vec![Some(0); f.body.results.len()];
+                    nabla_transform::vmap(f, &vec![Some(0); nparams], size.unwrap_or(1), &outs)
+                }
+            })
+            .map_err(terr)?;
+            if after == Some(t.name()) {
+                return Ok(f);
+            }
+        }
+        let result = match after {
+            Some(a) => nabla_transform::pipeline::run_until(&f, IR_PASSES, a),
+            None => nabla_transform::pipeline::run_passes(&f, IR_PASSES),
+        };
+        result.map_err(terr)
     }
 
     /// Formats a value as `print` does.
