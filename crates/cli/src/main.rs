@@ -51,7 +51,7 @@ enum Command {
         #[arg(long)]
         vmap: bool,
         /// Stop after this stage: trace, the transform (grad, jvp, vmap), or a pass
-        /// (fold, cse, dce, renumber). By default every stage runs.
+        /// (fold, cse, dce, simplify). By default every stage runs.
         #[arg(long, value_name = "STAGE")]
         after: Option<String>,
     },

@@ -145,7 +145,7 @@ fn ir_shows_transforms_and_every_stage() {
     let (code, _, err) = ir(&["--after", "nonsense"]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("the stages are: trace, fold, cse, dce, renumber"),
+        err.contains("the stages are: trace, fold, cse, dce, simplify"),
         "{err}"
     );
     let (code, _, _) = ir(&["--grad", "--vmap"]);

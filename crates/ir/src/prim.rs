@@ -108,7 +108,7 @@ pub enum ScatterMode {
 
 /// A primitive operation with its static parameters.
 ///
-/// Operand conventions are documented per variant; `docs/ir.md` has the full table.
+/// Operand conventions are documented per variant; `docs/transforms.md` lists the rules over them.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Prim {
     /// `(x) -> y`, same shape; dtype kept except `IsNan`/`IsFinite` (bool).

@@ -35,7 +35,7 @@ use nabla_lower::{ArgSpec, Engine, ModuleId};
 use runtime::RuntimeHost;
 
 /// The simplification passes `nabla ir` runs after tracing (and transforming).
-pub const IR_PASSES: &[&str] = &["fold", "cse", "dce", "renumber"];
+pub const IR_PASSES: &[&str] = &["fold", "cse", "dce", "simplify"];
 
 /// A transform `nabla ir` applies to the traced function before simplifying it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
