@@ -1,0 +1,1 @@
+//! Kernel IR → Cranelift IR → machine code.

@@ -1,0 +1,1 @@
+//! Matrix products (`dot_general`) through a GEMM library.

@@ -1,0 +1,15 @@
+//! The CPU backend: IR functions become fused loop nests compiled to native code with
+//! Cranelift, run in parallel with rayon, with reductions whose order — and so whose
+//! bits — does not depend on the number of threads.
+//!
+//! - [`kernel`] — the kernel IR (one fused loop nest), the planner/codegen contract.
+//! - [`codegen`] — kernel IR → Cranelift IR → machine code (SIMD inner loops).
+//! - [`math`] — vectorised polynomial kernels for `exp`, `log`, `sin`, … emitted inline.
+//! - [`gemm`] — matrix products through a GEMM library.
+//! - [`error`] — what could not be compiled or run.
+
+pub mod codegen;
+pub mod error;
+pub mod gemm;
+pub mod kernel;
+pub mod math;

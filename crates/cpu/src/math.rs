@@ -1,0 +1,1 @@
+//! Vectorised math functions emitted inline as Cranelift IR.
