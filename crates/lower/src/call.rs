@@ -13,7 +13,7 @@ use crate::cx::{CacheKey, Cx, OutTree, Res, SigLeaf, Traced, MAX_CALL_DEPTH};
 use crate::env::Env;
 use crate::eval::ArgVal;
 use crate::tracer::Tracer;
-use crate::value::{Callable, Repr, Tensor, Value};
+use crate::value::{Callable, Repr, Tensor, TransformKind, Value};
 
 /// The shape of an argument for tracing: which leaves become IR parameters.
 #[derive(Clone, Debug)]
@@ -75,6 +75,55 @@ impl ArgSpec {
             ArgSpec::Tuple(items) => Value::tuple(items.iter().map(|i| i.param(tracer)).collect()),
         }
     }
+}
+
+/// A stable identity for a callable, for the trace cache: a `fn` by its definition, a
+/// transform by its kind, options and inner callable. `None` when there is none.
+fn callable_key(c: &Rc<Callable>) -> Option<Vec<SigLeaf>> {
+    match &**c {
+        Callable::User { def, .. } => Some(vec![SigLeaf::Func(Rc::as_ptr(def) as *const u8 as usize)]),
+        Callable::Builtin(b) => Some(vec![SigLeaf::Str(b.name().to_string())]),
+        Callable::Transform {
+            kind,
+            inner,
+            options,
+        } => {
+            let Value::Func(f) = inner else { return None };
+            let mut k = vec![SigLeaf::Str(kind.name().to_string())];
+            for (name, v) in options.iter() {
+                k.push(SigLeaf::Str(name.clone()));
+                static_key(v, &mut k)?;
+            }
+            k.push(SigLeaf::Open(1));
+            k.extend(callable_key(f)?);
+            k.push(SigLeaf::Close);
+            Some(k)
+        }
+        Callable::Lambda { .. }
+        | Callable::Method { .. }
+        | Callable::AtMethod { .. }
+        | Callable::Pullback(_) => None,
+    }
+}
+
+/// A transform option (`argnums`, `in_axes`, …) as key leaves; `None` for values with no
+/// static identity.
+fn static_key(v: &Value, out: &mut Vec<SigLeaf>) -> Option<()> {
+    match v {
+        Value::Int(i) => out.push(SigLeaf::Int(*i)),
+        Value::Bool(b) => out.push(SigLeaf::Bool(*b)),
+        Value::None => out.push(SigLeaf::None),
+        Value::Str(s) => out.push(SigLeaf::Str(s.to_string())),
+        Value::Tuple(items) | Value::List(items) => {
+            out.push(SigLeaf::Open(items.len()));
+            for i in items.iter() {
+                static_key(i, out)?;
+            }
+            out.push(SigLeaf::Close);
+        }
+        _ => return None,
+    }
+    Some(())
 }
 
 /// The leaves of a concrete argument in parameter order.
@@ -198,7 +247,24 @@ impl Cx<'_> {
                 kind,
                 inner,
                 options,
-            } => self.call_transform(*kind, inner, options, args, callee_span, span),
+            } => {
+                // At the script layer a transformed function is traced, transformed and
+                // cached per signature like any `fn`, so calling `grad(f)` in a loop
+                // costs one trace.
+                let cacheable = !self.tracing()
+                    && *kind != TransformKind::Jit
+                    && callable_key(&c).is_some()
+                    && args.iter().all(|a| a.name.is_none());
+                if cacheable {
+                    let values: Vec<Value> = args.into_iter().map(|a| a.value).collect();
+                    if values.iter().map(ArgSpec::of).any(|s| s.has_arrays()) {
+                        return self.call_traced(c.clone(), values, span);
+                    }
+                    let args = values.into_iter().map(|v| ArgVal::pos(v, span)).collect();
+                    return self.call_transform(*kind, inner, options, args, callee_span, span);
+                }
+                self.call_transform(*kind, inner, options, args, callee_span, span)
+            }
             Callable::Pullback(pb) => self.call_pullback(pb, args, span),
         }
     }
@@ -344,21 +410,18 @@ impl Cx<'_> {
         for s in specs {
             s.key(&mut sig);
         }
-        let key = CacheKey {
-            callee: Rc::as_ptr(callable) as *const u8 as usize,
-            sig,
-        };
-        // User fns are keyed by their definition, which outlives the `Callable` wrapper.
-        let key = match &**callable {
-            Callable::User { def, .. } => CacheKey {
-                callee: Rc::as_ptr(def) as *const u8 as usize,
-                sig: key.sig,
-            },
-            _ => key,
-        };
-        if let Some(t) = self.eng.cache.get(&key) {
+        // Keyed by what the callable *is* (a definition, a transform of one), never by
+        // the address of a short-lived wrapper; callables without a stable identity
+        // (lambdas, which may close over arrays) are traced afresh.
+        let key = callable_key(callable).map(|mut k| {
+            k.extend(sig);
+            CacheKey { callee: 0, sig: k }
+        });
+        if let Some(t) = key.as_ref().and_then(|k| self.eng.cache.get(k)) {
             return Ok(t.clone());
         }
+        let started = std::time::Instant::now();
+        let outermost = self.tracer.is_none();
         let mut tracer = Tracer::new();
         let params: Vec<Value> = specs.iter().map(|s| s.param(&mut tracer)).collect();
         let saved = self.tracer.replace(tracer);
@@ -392,8 +455,14 @@ impl Cx<'_> {
             panic!("traced IR failed its self-check: {e}");
         }
         let traced = Rc::new(Traced { func, out_tree });
+        if outermost {
+            // Nested traces are part of their outer trace's time.
+            self.eng.trace_seconds += started.elapsed().as_secs_f64();
+        }
         self.eng.last_trace = Some(traced.func.clone());
-        self.eng.cache.insert(key, traced.clone());
+        if let Some(key) = key {
+            self.eng.cache.insert(key, traced.clone());
+        }
         Ok(traced)
     }
 
@@ -405,10 +474,11 @@ impl Cx<'_> {
         for a in &args {
             arg_leaves(a, &mut leaves);
         }
-        let (outs, _) = self
+        let (outs, timing) = self
             .host
             .call(&traced.func, &leaves)
             .map_err(|d| d.or_at(span))?;
+        self.eng.compile_seconds += timing.compile_s;
         Ok(traced.out_tree.rebuild(&mut outs.into_iter()))
     }
 

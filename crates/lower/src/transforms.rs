@@ -274,10 +274,11 @@ impl Cx<'_> {
                     }
                 }
             }
-            let (outs, _) = self
+            let (outs, timing) = self
                 .host
                 .call(&Rc::new(f.clone()), &arrays)
                 .map_err(|d| d.or_at(span))?;
+            self.eng.compile_seconds += timing.compile_s;
             Ok(outs.into_iter().map(Tensor::concrete).collect())
         }
     }
