@@ -6,6 +6,7 @@
 //! - [`codegen`] — kernel IR → Cranelift IR → machine code (SIMD inner loops).
 //! - [`math`] — vectorised polynomial kernels for `exp`, `log`, `sin`, … emitted inline.
 //! - [`gemm`] — matrix products through a GEMM library.
+//! - [`plan`] — the fusion planner: IR function → program of kernels and steps.
 //! - [`error`] — what could not be compiled or run.
 
 pub mod codegen;
@@ -13,3 +14,4 @@ pub mod error;
 pub mod gemm;
 pub mod kernel;
 pub mod math;
+pub mod plan;

@@ -1,0 +1,109 @@
+//! The fusion planner: which equations share a kernel, what each kernel reads, and why
+//! fusion stopped.
+
+use nabla_cpu::kernel::Output;
+use nabla_cpu::plan::{describe, plan, Step};
+use nabla_ir::parse_func;
+
+fn kernels(text: &str) -> Vec<(usize, usize, String)> {
+    let f = parse_func(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let p = plan(&f).unwrap();
+    p.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Kernel {
+                kernel, inputs, why, ..
+            } => Some((kernel.nodes.len(), inputs.len(), why.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_elementwise_chain_is_one_kernel_reading_each_input_once() {
+    // numexpr's polynomial: a**2 + b**2 + 2*a*b.
+    let k = kernels(
+        "fn poly(%0: f64[3], %1: f64[3]) -> (f64[3]) {
+  %2: f64[3] = integer_pow[exponent=2](%0)
+  %3: f64[3] = integer_pow[exponent=2](%1)
+  %4: f64[3] = add(%2, %3)
+  %5: f64[3] = broadcast_in_dim[shape=[3], dims=[]](2.0:f64)
+  %6: f64[3] = mul(%5, %0)
+  %7: f64[3] = mul(%6, %1)
+  %8: f64[3] = add(%4, %7)
+  return (%8)
+}",
+    );
+    assert_eq!(k.len(), 1, "{k:?}");
+    assert_eq!(k[0].1, 2, "reads a and b once each: {k:?}");
+}
+
+#[test]
+fn a_reduction_fuses_with_its_producers() {
+    let f = parse_func(
+        "fn f(%0: f64[1000]) -> (f64[]) {
+  %1: f64[1000] = mul(%0, %0)
+  %2: f64[] = reduce_sum[axes=[0], compensated=false](%1)
+  return (%2)
+}",
+    )
+    .unwrap();
+    let p = plan(&f).unwrap();
+    assert_eq!(p.steps.len(), 1, "{}", describe(&p));
+    let Step::Kernel { kernel, .. } = &p.steps[0] else {
+        panic!("{}", describe(&p))
+    };
+    assert!(matches!(kernel.outputs[0], Output::Reduce { nreduce: 1, .. }));
+    assert_eq!(kernel.inputs.len(), 1);
+}
+
+#[test]
+fn layout_changes_are_index_maps_not_copies() {
+    // sum over axis 1 of a transposed, reversed slice: one kernel, strided reads.
+    let f = parse_func(
+        "fn f(%0: f64[4, 6]) -> (f64[3]) {
+  %1: f64[4, 3] = slice[start=[0, 1], limit=[4, 6], stride=[1, 2]](%0)
+  %2: f64[3, 4] = transpose[perm=[1, 0]](%1)
+  %3: f64[3, 4] = rev[axes=[1]](%2)
+  %4: f64[3] = reduce_sum[axes=[1], compensated=false](%3)
+  return (%4)
+}",
+    )
+    .unwrap();
+    let p = plan(&f).unwrap();
+    assert_eq!(p.steps.len(), 1, "{}", describe(&p));
+    let Step::Kernel { kernel, .. } = &p.steps[0] else {
+        panic!()
+    };
+    let input = &kernel.inputs[0];
+    // Iteration (i, j) reads x[3 - j, 1 + 2 i]: strides 2 and -6, offset 1 + 18.
+    assert_eq!(input.strides, vec![2, -6]);
+    assert_eq!(input.offset, 19);
+}
+
+#[test]
+fn a_value_with_several_consumers_is_stored_once() {
+    let k = kernels(
+        "fn f(%0: f64[8]) -> (f64[8], f64[]) {
+  %1: f64[8] = exp(%0)
+  %2: f64[8] = mul(%1, %1)
+  %3: f64[] = reduce_sum[axes=[0], compensated=false](%1)
+  return (%2, %3)
+}",
+    );
+    assert_eq!(k.len(), 3, "{k:?}");
+    assert!(k[0].2.contains("several consumers"), "{k:?}");
+}
+
+#[test]
+fn reshapes_of_stored_buffers_are_free_views() {
+    let f = parse_func(
+        "fn f(%0: f64[2, 3]) -> (f64[6]) {
+  %1: f64[6] = reshape[shape=[6]](%0)
+  return (%1)
+}",
+    )
+    .unwrap();
+    let p = plan(&f).unwrap();
+    assert!(matches!(p.steps[..], [Step::View { .. }]), "{}", describe(&p));
+}
