@@ -368,6 +368,23 @@ fn not_dtype(v: &Value, span: Span) -> Diagnostic {
 }
 
 impl Cx<'_> {
+    /// The `axis=` of a builtin that treats `axis=none` as "flatten first" (NumPy's
+    /// argmax, cumsum, take): with no axis, `x` is replaced by its flattening and the
+    /// axis is 0.
+    fn axis_or_flatten(&mut self, x: &mut Tensor, a: &Bound, span: Span) -> Res<usize> {
+        match a.opt("axis") {
+            None => {
+                let n = x.shape().iter().product::<usize>();
+                *x = self.reshape(x, &[n], span)?;
+                Ok(0)
+            }
+            Some(v) => {
+                let i = static_int(&v).ok_or_else(|| axis_err(a.span_of("axis")))?;
+                norm_axis(i, x.rank(), a.span_of("axis"))
+            }
+        }
+    }
+
     /// Axes from `axis=` (none, an int, or a tuple of ints), normalised.
     pub fn axes_arg(&self, v: Option<Value>, rank: usize, span: Span) -> Res<Option<Vec<usize>>> {
         match v {
@@ -483,17 +500,7 @@ impl Cx<'_> {
                 let mut x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let keep = a.flag("keepdims")?;
                 let orig_rank = x.rank();
-                let axis = match a.opt("axis") {
-                    None => {
-                        let n = x.shape().iter().product::<usize>();
-                        x = self.reshape(&x, &[n], span)?;
-                        0
-                    }
-                    Some(v) => {
-                        let i = static_int(&v).ok_or_else(|| axis_err(a.span_of("axis")))?;
-                        norm_axis(i, x.rank(), a.span_of("axis"))?
-                    }
-                };
+                let axis = self.axis_or_flatten(&mut x, &a, span)?;
                 if x.shape()[axis] == 0 {
                     return Err(Diagnostic::error(
                         Code::SHAPE_MISMATCH,
@@ -532,17 +539,7 @@ impl Cx<'_> {
                 if x.dtype() == DType::Bool {
                     x = self.cast(&x, DType::I64, span)?;
                 }
-                let axis = match a.opt("axis") {
-                    None => {
-                        let n = x.shape().iter().product::<usize>();
-                        x = self.reshape(&x, &[n], span)?;
-                        0
-                    }
-                    Some(v) => {
-                        let i = static_int(&v).ok_or_else(|| axis_err(a.span_of("axis")))?;
-                        norm_axis(i, x.rank(), a.span_of("axis"))?
-                    }
-                };
+                let axis = self.axis_or_flatten(&mut x, &a, span)?;
                 let w = x.weak;
                 Ok(Value::Arr(
                     self.emit1(
@@ -700,17 +697,7 @@ impl Cx<'_> {
             Builtin::Take => {
                 let mut x = self.tensor_of(&a.req("x")?, a.span_of("x"))?;
                 let idx = self.tensor_of(&a.req("indices")?, a.span_of("indices"))?;
-                let axis = match a.opt("axis") {
-                    None => {
-                        let n = x.shape().iter().product::<usize>();
-                        x = self.reshape(&x, &[n], span)?;
-                        0
-                    }
-                    Some(v) => {
-                        let i = static_int(&v).ok_or_else(|| axis_err(a.span_of("axis")))?;
-                        norm_axis(i, x.rank(), a.span_of("axis"))?
-                    }
-                };
+                let axis = self.axis_or_flatten(&mut x, &a, span)?;
                 let mut items = vec![
                     crate::value::IndexArg::Slice {
                         start: None,
