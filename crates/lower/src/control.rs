@@ -373,7 +373,7 @@ impl Cx<'_> {
                     span,
                 )?;
                 let a = self.atom(&lt, span)?;
-                let mut cond_c = self.tracer_mut(span)?.end_body(vec![a]);
+                let cond_c = self.tracer_mut(span)?.end_body(vec![a]);
                 // body
                 let bp = self.tracer_mut(span)?.begin_body(&types);
                 let mut it = bp[2..].iter().cloned();
@@ -397,31 +397,12 @@ impl Cx<'_> {
                 )?;
                 results.insert(0, Atom::Var(bp[1].clone()));
                 results.insert(0, self.atom(&next_i, span)?);
-                let mut body_c = self.tracer_mut(span)?.end_body(results);
-                let (nc, nb) = (cond_c.captures.len(), body_c.captures.len());
-                captures_first(&mut cond_c.body, types.len());
-                captures_first(&mut body_c.body, types.len());
-                let mut args: Vec<Atom> = cond_c
-                    .captures
-                    .iter()
-                    .chain(&body_c.captures)
-                    .map(|v| Atom::Var(v.clone()))
-                    .collect();
-                args.push(self.atom(&lo_t, span)?);
-                args.push(self.atom(&hi_t, span)?);
+                let body_c = self.tracer_mut(span)?.end_body(results);
+                let mut carry = vec![self.atom(&lo_t, span)?, self.atom(&hi_t, span)?];
                 for t in &init_ts {
-                    args.push(self.atom(t, span)?);
+                    carry.push(self.atom(t, span)?);
                 }
-                let outs = self.tracer_mut(span)?.emit(
-                    Prim::While {
-                        cond_body: cond_c.body,
-                        body: body_c.body,
-                        cond_nconsts: nc,
-                        body_nconsts: nb,
-                    },
-                    args,
-                    span,
-                )?;
+                let outs = self.emit_while(cond_c, body_c, types.len(), carry, span)?;
                 Ok(tree_value(&tree, &mut outs.into_iter().skip(2)))
             }
         }
@@ -479,7 +460,7 @@ impl Cx<'_> {
         }
         let pt = self.truthy(&pt, span)?;
         let pa = self.atom(&pt, span)?;
-        let mut cond_c = self.tracer_mut(span)?.end_body(vec![pa]);
+        let cond_c = self.tracer_mut(span)?.end_body(vec![pa]);
         let (v, _) = self.trace_loop_body(body_f, &[&tree], &types, span)?;
         let (vt, vts) = self.flatten_tensors(&v, span)?;
         if !same_structure(&vt, &tree) {
@@ -490,20 +471,37 @@ impl Cx<'_> {
             .at(span, "this while"));
         }
         let results = self.conform(vts, &types, "while body", span)?;
-        let mut body_c = self.tracer_mut(span)?.end_body(results);
+        let body_c = self.tracer_mut(span)?.end_body(results);
+        let mut carry = Vec::with_capacity(init_ts.len());
+        for t in &init_ts {
+            carry.push(self.atom(t, span)?);
+        }
+        let outs = self.emit_while(cond_c, body_c, n, carry, span)?;
+        Ok(tree_value(&tree, &mut outs.into_iter()))
+    }
+
+    /// Emits a `while` from its closed condition and body (each with `ncarry` explicit
+    /// carry parameters followed by its captures): the captures become the loop's
+    /// leading constant operands, as `Prim::While` orders them.
+    fn emit_while(
+        &mut self,
+        mut cond_c: Closed,
+        mut body_c: Closed,
+        ncarry: usize,
+        carry: Vec<Atom>,
+        span: Span,
+    ) -> Res<Vec<Var>> {
         let (nc, nb) = (cond_c.captures.len(), body_c.captures.len());
-        captures_first(&mut cond_c.body, n);
-        captures_first(&mut body_c.body, n);
+        captures_first(&mut cond_c.body, ncarry);
+        captures_first(&mut body_c.body, ncarry);
         let mut args: Vec<Atom> = cond_c
             .captures
             .iter()
             .chain(&body_c.captures)
             .map(|v| Atom::Var(v.clone()))
             .collect();
-        for t in &init_ts {
-            args.push(self.atom(t, span)?);
-        }
-        let outs = self.tracer_mut(span)?.emit(
+        args.extend(carry);
+        self.tracer_mut(span)?.emit(
             Prim::While {
                 cond_body: cond_c.body,
                 body: body_c.body,
@@ -512,8 +510,7 @@ impl Cx<'_> {
             },
             args,
             span,
-        )?;
-        Ok(tree_value(&tree, &mut outs.into_iter()))
+        )
     }
 
     /// `scan(|carry, x| (carry2, y), init, xs)` → `(carry, ys)`.
