@@ -16,7 +16,6 @@ use crate::dtype::{DType, Scalar, Type};
 use crate::ir::{Atom, Body, Eqn, Func, Var};
 use crate::prim::{ArgOp, BinaryOp, CmpOp, CumOp, Prim, ReduceOp, ScatterMode, UnaryOp};
 use crate::print::{body_fields, type_list};
-use crate::verify::infer_checked;
 
 /// Where (1-based line and column, in characters) and why the text is not valid IR.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -930,7 +929,7 @@ impl Parser {
         }
         let prim = fill(template, params, bodies)?;
         let arg_types: Vec<Type> = args.iter().map(Atom::ty).collect();
-        let inferred = infer_checked(&prim, &arg_types).map_err(|e| t.pos.error(e.0))?;
+        let inferred = crate::shape::infer(&prim, &arg_types).map_err(|e| t.pos.error(e.0))?;
         if inferred.len() != outs.len() {
             return Err(t.pos.error(format!(
                 "`{name}` yields {} result(s) {}, {} declared",

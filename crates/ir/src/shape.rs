@@ -56,6 +56,89 @@ fn is_int(d: DType) -> bool {
 
 /// The result types of `prim` applied to operands of types `args`.
 pub fn infer(prim: &Prim, args: &[Type]) -> Result<Vec<Type>, TypeError> {
+    check_overflow(prim, args)?;
+    rules(prim, args)
+}
+
+/// Rejects the parameters whose size arithmetic in the rules would overflow: shapes
+/// and widths come from user input (the parser, the verifier, the language's `pad`),
+/// which must get an error rather than a panic.
+fn check_overflow(prim: &Prim, args: &[Type]) -> Result<(), TypeError> {
+    let overflow = || Err(TypeError(format!("{}: sizes overflow", prim.name())));
+    match prim {
+        Prim::Pad { lo, hi } => {
+            if let Some(x) = args.first() {
+                for ((&d, &l), &h) in x.shape.iter().zip(lo).zip(hi) {
+                    // Mirrors `infer`'s `d as i64 + lo + hi`, evaluated left to right.
+                    if (d as i64)
+                        .checked_add(l)
+                        .and_then(|n| n.checked_add(h))
+                        .is_none()
+                    {
+                        return overflow();
+                    }
+                }
+            }
+        }
+        Prim::Concat { axis } => {
+            let mut total = 0usize;
+            for a in args {
+                if let Some(&d) = a.shape.get(*axis) {
+                    match total.checked_add(d) {
+                        Some(t) => total = t,
+                        None => return overflow(),
+                    }
+                }
+            }
+        }
+        Prim::While {
+            cond_nconsts,
+            body_nconsts,
+            ..
+        } => {
+            if cond_nconsts.checked_add(*body_nconsts).is_none() {
+                return overflow();
+            }
+        }
+        Prim::Scan {
+            nconsts, ncarry, ..
+        } => {
+            if nconsts.checked_add(*ncarry).is_none() {
+                return overflow();
+            }
+        }
+        // The remaining rules only index after checking bounds and use saturating or
+        // checked-before-subtracting arithmetic.
+        Prim::Unary(_)
+        | Prim::Binary(_)
+        | Prim::Compare(_)
+        | Prim::Select
+        | Prim::IntPow { .. }
+        | Prim::Convert { .. }
+        | Prim::StopGradient
+        | Prim::Constant { .. }
+        | Prim::Iota { .. }
+        | Prim::BroadcastInDim { .. }
+        | Prim::Reshape { .. }
+        | Prim::Transpose { .. }
+        | Prim::Slice { .. }
+        | Prim::Rev { .. }
+        | Prim::Reduce { .. }
+        | Prim::ArgReduce { .. }
+        | Prim::Cumulative { .. }
+        | Prim::DotGeneral { .. }
+        | Prim::Take { .. }
+        | Prim::Scatter { .. }
+        | Prim::DynamicSlice { .. }
+        | Prim::DynamicUpdateSlice
+        | Prim::Threefry2x32
+        | Prim::BitsToUnit { .. }
+        | Prim::Cond { .. } => {}
+    }
+    Ok(())
+}
+
+fn rules(prim: &Prim, args: &[Type]) -> Result<Vec<Type>, TypeError> {
     let one = |t: Type| Ok(vec![t]);
     match prim {
         Prim::Unary(op) => {

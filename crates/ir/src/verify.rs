@@ -6,9 +6,8 @@ use std::fmt;
 
 use crate::dtype::Type;
 use crate::ir::{Atom, Body, Func};
-use crate::prim::Prim;
 use crate::print::{body_fields, eqn_head};
-use crate::shape::{infer, TypeError};
+use crate::shape::infer;
 
 /// A broken invariant, with where it was found: the printed equation and its path
 /// through the nested bodies.
@@ -97,7 +96,7 @@ impl Verifier {
                 )?;
             }
             let arg_types: Vec<Type> = e.args.iter().map(Atom::ty).collect();
-            let inferred = infer_checked(&e.prim, &arg_types)
+            let inferred = infer(&e.prim, &arg_types)
                 .map_err(|t| error(format!("ill-typed equation: {t}"), here()))?;
             let declared: Vec<Type> = e.outs.iter().map(|v| v.ty.clone()).collect();
             if inferred != declared {
@@ -148,80 +147,3 @@ impl Verifier {
     }
 }
 
-/// [`infer`], first rejecting the parameters whose arithmetic in `infer` would overflow
-/// (and panic in debug builds): the parser and the verifier take arbitrary input and
-/// must answer with an error instead.
-pub(crate) fn infer_checked(prim: &Prim, args: &[Type]) -> Result<Vec<Type>, TypeError> {
-    let overflow = || Err(TypeError(format!("{}: sizes overflow", prim.name())));
-    match prim {
-        Prim::Pad { lo, hi } => {
-            if let Some(x) = args.first() {
-                for ((&d, &l), &h) in x.shape.iter().zip(lo).zip(hi) {
-                    // Mirrors `infer`'s `d as i64 + lo + hi`, evaluated left to right.
-                    if (d as i64)
-                        .checked_add(l)
-                        .and_then(|n| n.checked_add(h))
-                        .is_none()
-                    {
-                        return overflow();
-                    }
-                }
-            }
-        }
-        Prim::Concat { axis } => {
-            let mut total = 0usize;
-            for a in args {
-                if let Some(&d) = a.shape.get(*axis) {
-                    match total.checked_add(d) {
-                        Some(t) => total = t,
-                        None => return overflow(),
-                    }
-                }
-            }
-        }
-        Prim::While {
-            cond_nconsts,
-            body_nconsts,
-            ..
-        } => {
-            if cond_nconsts.checked_add(*body_nconsts).is_none() {
-                return overflow();
-            }
-        }
-        Prim::Scan {
-            nconsts, ncarry, ..
-        } => {
-            if nconsts.checked_add(*ncarry).is_none() {
-                return overflow();
-            }
-        }
-        // The remaining rules only index after checking bounds and use saturating or
-        // checked-before-subtracting arithmetic.
-        Prim::Unary(_)
-        | Prim::Binary(_)
-        | Prim::Compare(_)
-        | Prim::Select
-        | Prim::IntPow { .. }
-        | Prim::Convert { .. }
-        | Prim::StopGradient
-        | Prim::Constant { .. }
-        | Prim::Iota { .. }
-        | Prim::BroadcastInDim { .. }
-        | Prim::Reshape { .. }
-        | Prim::Transpose { .. }
-        | Prim::Slice { .. }
-        | Prim::Rev { .. }
-        | Prim::Reduce { .. }
-        | Prim::ArgReduce { .. }
-        | Prim::Cumulative { .. }
-        | Prim::DotGeneral { .. }
-        | Prim::Take { .. }
-        | Prim::Scatter { .. }
-        | Prim::DynamicSlice { .. }
-        | Prim::DynamicUpdateSlice
-        | Prim::Threefry2x32
-        | Prim::BitsToUnit { .. }
-        | Prim::Cond { .. } => {}
-    }
-    infer(prim, args)
-}

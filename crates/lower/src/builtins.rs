@@ -687,6 +687,22 @@ impl Cx<'_> {
                     )
                     .at(a.span_of("value"), "not a scalar"));
                 }
+                for (axis, (&d, &(l, h))) in x.shape().iter().zip(&widths).enumerate() {
+                    let size = (d as i64).checked_add(l).and_then(|n| n.checked_add(h));
+                    if !size.is_some_and(|n| n >= 0) {
+                        return Err(Diagnostic::error(
+                            Code::BAD_ARGUMENT,
+                            format!(
+                                "padding axis {axis} of size {d} by ({l}, {h}) gives {}",
+                                size.map_or("a size that overflows".to_string(), |n| {
+                                    format!("the negative size {n}")
+                                })
+                            ),
+                        )
+                        .at(a.span_of("pad_width"), "these widths")
+                        .hint("pad widths are element counts; the padded array must fit in memory"));
+                    }
+                }
                 let (lo, hi): (Vec<i64>, Vec<i64>) = widths.into_iter().unzip();
                 let w = x.weak;
                 Ok(Value::Arr(
