@@ -79,7 +79,10 @@ enum Def {
     Slot(usize),
     Lit(Scalar),
     /// Result `out` of the fusible equation `eqn`, not materialised.
-    Virtual { eqn: usize, out: usize },
+    Virtual {
+        eqn: usize,
+        out: usize,
+    },
 }
 
 /// An affine map from the iteration index of a kernel to the index of a value: for
@@ -267,8 +270,19 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn finish_store(&mut self, kb: KernelBuilder, nodes: Vec<NodeId>, slots: Vec<usize>, why: &str) {
-        let (kernel, inputs) = kb.finish(nodes.into_iter().map(|node| Output::Store { node }).collect());
+    fn finish_store(
+        &mut self,
+        kb: KernelBuilder,
+        nodes: Vec<NodeId>,
+        slots: Vec<usize>,
+        why: &str,
+    ) {
+        let (kernel, inputs) = kb.finish(
+            nodes
+                .into_iter()
+                .map(|node| Output::Store { node })
+                .collect(),
+        );
         self.steps.push(Step::Kernel {
             kernel,
             inputs,
@@ -283,7 +297,10 @@ impl<'a> Planner<'a> {
                 self.defs.insert(o.id, Def::Virtual { eqn: i, out: k });
             }
             // A value several consumers read is stored once unless recomputing it is free.
-            let shared = e.outs.iter().any(|o| self.uses.get(&o.id).copied().unwrap_or(0) > 1);
+            let shared = e
+                .outs
+                .iter()
+                .any(|o| self.uses.get(&o.id).copied().unwrap_or(0) > 1);
             if shared && !is_free(&e.prim) {
                 for o in &e.outs {
                     self.materialize(o, "its value has several consumers")?;
@@ -388,7 +405,9 @@ impl<'a> Planner<'a> {
             | Prim::Slice { .. }
             | Prim::Rev { .. }
             | Prim::Threefry2x32
-            | Prim::BitsToUnit { .. } => Err(CpuError::internal("a fusible primitive reached the step planner")),
+            | Prim::BitsToUnit { .. } => Err(CpuError::internal(
+                "a fusible primitive reached the step planner",
+            )),
         }
     }
 
@@ -456,7 +475,13 @@ impl<'a> Planner<'a> {
         Ok(node)
     }
 
-    fn translate_eqn(&mut self, kb: &mut KernelBuilder, e: &Eqn, out: usize, map: &Map) -> Result<NodeId> {
+    fn translate_eqn(
+        &mut self,
+        kb: &mut KernelBuilder,
+        e: &Eqn,
+        out: usize,
+        map: &Map,
+    ) -> Result<NodeId> {
         let dtype = e.outs[out].ty.dtype;
         let arg_ty = |k: usize| e.args[k].ty();
         Ok(match &e.prim {
@@ -545,7 +570,10 @@ impl<'a> Planner<'a> {
                     .enumerate()
                     .map(|(d, (off, coefs))| {
                         let s = stride[d] as i64;
-                        (start[d] as i64 + s * off, coefs.iter().map(|c| c * s).collect())
+                        (
+                            start[d] as i64 + s * off,
+                            coefs.iter().map(|c| c * s).collect(),
+                        )
                     })
                     .collect();
                 self.atom_node(kb, &e.args[0], &Map { rows })?
@@ -631,7 +659,9 @@ impl KernelBuilder {
     }
 
     fn input(&mut self, input: Input, slot: usize) -> usize {
-        if let Some(i) = (0..self.inputs.len()).find(|&i| self.inputs[i] == input && self.input_slots[i] == slot) {
+        if let Some(i) =
+            (0..self.inputs.len()).find(|&i| self.inputs[i] == input && self.input_slots[i] == slot)
+        {
             return i;
         }
         self.inputs.push(input);

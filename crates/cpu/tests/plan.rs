@@ -12,7 +12,10 @@ fn kernels(text: &str) -> Vec<(usize, usize, String)> {
         .iter()
         .filter_map(|s| match s {
             Step::Kernel {
-                kernel, inputs, why, ..
+                kernel,
+                inputs,
+                why,
+                ..
             } => Some((kernel.nodes.len(), inputs.len(), why.clone())),
             _ => None,
         })
@@ -53,7 +56,10 @@ fn a_reduction_fuses_with_its_producers() {
     let Step::Kernel { kernel, .. } = &p.steps[0] else {
         panic!("{}", describe(&p))
     };
-    assert!(matches!(kernel.outputs[0], Output::Reduce { nreduce: 1, .. }));
+    assert!(matches!(
+        kernel.outputs[0],
+        Output::Reduce { nreduce: 1, .. }
+    ));
     assert_eq!(kernel.inputs.len(), 1);
 }
 
@@ -105,5 +111,9 @@ fn reshapes_of_stored_buffers_are_free_views() {
     )
     .unwrap();
     let p = plan(&f).unwrap();
-    assert!(matches!(p.steps[..], [Step::View { .. }]), "{}", describe(&p));
+    assert!(
+        matches!(p.steps[..], [Step::View { .. }]),
+        "{}",
+        describe(&p)
+    );
 }
