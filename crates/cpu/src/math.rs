@@ -1,1 +1,0 @@
-//! Vectorised math functions emitted inline as Cranelift IR.
