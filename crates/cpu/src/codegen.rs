@@ -1,1 +1,1181 @@
-//! Kernel IR → Cranelift IR → machine code.
+//! Kernel IR → Cranelift IR → machine code: one function per kernel,
+//! `extern "C" fn(ptrs: *const *mut u8, start: u64, end: u64)`, where `ptrs` holds the
+//! input base pointers (in `Kernel::inputs` order) then one pointer per output, and
+//! `start..end` is a range of work items.
+//!
+//! - Store kernels: work items are iteration points (flat row-major index); output
+//!   `o` gets its node's value at `ptrs[n_in + o][i]`. The loop nest walks rows (every
+//!   axis but the last: the row's multi-index from the flat index once per row) and an
+//!   inner loop over the last axis, `w` elements at a time in vector mode with a
+//!   scalar tail.
+//! - Reduce kernels: the leading axes index results, the trailing ones the reduced
+//!   space of `K` elements; work item `r * nblocks + b` (`nblocks = max(1, ⌈K /
+//!   BLOCK⌉)`) is the canonical partial of block `b` of result `r`: 8 lanes, element
+//!   `j` of the block into lane `j % 8`, each lane folding in order from the identity,
+//!   lanes combined `((0+1)+(2+3))+((4+5)+(6+7))`. With lanes fixed by position
+//!   (groups of 8 elements), vector mode keeps lanes `(0,1)`, `(2,3)`, … (or
+//!   `(0..4)`, `(4..8)`) in vector accumulators, which is exactly the canonical order.
+//!   [`crate::exec::finish_reduce`] combines the blocks.
+//!
+//! Before generating code the iteration space is normalized: size-1 axes are dropped
+//! and adjacent axes that every input walks contiguously (and no `Index` node reads)
+//! are merged, so a transposed-but-contiguous or fully contiguous kernel becomes one
+//! long row. Nodes that do not depend on the innermost axis are computed once per row
+//! (and splatted in vector mode).
+
+mod libcall;
+mod ops;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::{
+    AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, Value,
+};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_module::{FuncId, Linkage, Module};
+use nabla_ir::canonical::{BLOCK, LANES};
+use nabla_ir::{infer, DType, Prim, ReduceOp, Type};
+
+use crate::error::{CpuError, Result};
+use crate::jit::{Footprint, JitKernel, JitSession};
+use crate::kernel::{Kernel, Node, Output};
+use ops::{identity, reduce_binop, scalar_ty, size, Gen};
+
+/// How transcendental functions (`exp`, `sin`, `pow`, …) are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Math {
+    /// Inline polynomial kernels from [`crate::math`] (vectorised; within
+    /// [`crate::math::max_ulp`] of the exact result), falling back to libm per lane
+    /// where the math module has none.
+    Inline,
+    /// A call per element to the `libm` function the interpreter uses: bitwise the
+    /// interpreter's results, at the price of a call per element.
+    Libm,
+}
+
+/// Code generation choices. Every other operation is exact whatever the options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Options {
+    /// Use 128-bit vector loops where the kernel allows them.
+    pub simd: bool,
+    pub math: Math,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            simd: true,
+            math: Math::Inline,
+        }
+    }
+}
+
+/// A kernel compiled to machine code.
+#[derive(Debug)]
+pub struct CompiledKernel {
+    kernel: Kernel,
+    jit: JitKernel,
+    lanes: usize,
+    reduce: Option<ReduceShape>,
+}
+
+/// The work decomposition of a reduce kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReduceShape {
+    /// Results per output (the product of the leading axes).
+    pub results: usize,
+    /// Elements reduced into each result.
+    pub k: usize,
+    /// Blocks per result: `max(1, ⌈k / BLOCK⌉)`.
+    pub nblocks: usize,
+}
+
+impl CompiledKernel {
+    /// The kernel this was compiled from.
+    pub fn kernel(&self) -> &Kernel {
+        &self.kernel
+    }
+
+    /// Elements per inner-loop step: 1 for scalar code, 2 or 4 for vector loops.
+    pub fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// The work decomposition for reduce kernels (`None` for store kernels).
+    pub fn reduce_shape(&self) -> Option<ReduceShape> {
+        self.reduce
+    }
+
+    /// Work items: iteration points, or (result, block) pairs for reduce kernels.
+    pub fn work_items(&self) -> usize {
+        self.jit.footprint().items
+    }
+
+    pub(crate) fn jit(&self) -> &JitKernel {
+        &self.jit
+    }
+}
+
+/// Compiles a kernel with the default [`Options`].
+pub fn compile(kernel: &Kernel) -> Result<CompiledKernel> {
+    compile_with(kernel, &Options::default())
+}
+
+pub fn compile_with(kernel: &Kernel, options: &Options) -> Result<CompiledKernel> {
+    check(kernel)?;
+    let footprint = Footprint::of(kernel)?;
+    let plan = Plan::new(kernel)?;
+    let lanes = if options.simd {
+        plan.vector_lanes(kernel)
+    } else {
+        1
+    };
+    let jit = match build(kernel, &plan, lanes, options.math, footprint.clone()) {
+        Ok(jit) => (jit, lanes),
+        // A host whose Cranelift backend lacks some vector instruction still gets
+        // (scalar) code; the tests pin down where vector code is expected.
+        Err(_) if lanes > 1 => (build(kernel, &plan, 1, options.math, footprint)?, 1),
+        Err(e) => return Err(e),
+    };
+    let reduce = plan.reduce.map(|r| ReduceShape {
+        results: r.results,
+        k: r.k,
+        nblocks: r.nblocks,
+    });
+    Ok(CompiledKernel {
+        kernel: kernel.clone(),
+        jit: jit.0,
+        lanes: jit.1,
+        reduce,
+    })
+}
+
+// ---- validation ---------------------------------------------------------------------
+
+fn bad(message: String) -> CpuError {
+    CpuError::internal(format!("malformed kernel: {message}"))
+}
+
+/// Checks the kernel against the IR's typing rules (`nabla_ir::infer` on the scalar
+/// operation of each node), so code generation may rely on them.
+fn check(kernel: &Kernel) -> Result<()> {
+    let rank = kernel.shape.len();
+    if kernel.dtypes.len() != kernel.nodes.len() {
+        return Err(bad(format!(
+            "{} dtypes for {} nodes",
+            kernel.dtypes.len(),
+            kernel.nodes.len()
+        )));
+    }
+    for (i, input) in kernel.inputs.iter().enumerate() {
+        if input.strides.len() != rank {
+            return Err(bad(format!(
+                "input {i} has {} strides",
+                input.strides.len()
+            )));
+        }
+    }
+    let scalar = |n: usize, at: usize| -> Result<Type> {
+        if n >= at {
+            return Err(bad(format!("node {at} reads node {n}, not an earlier one")));
+        }
+        Ok(Type::scalar(kernel.dtypes[n]))
+    };
+    for (at, node) in kernel.nodes.iter().enumerate() {
+        let infer1 = |prim: Prim, args: &[usize]| -> Result<Vec<DType>> {
+            let types = args
+                .iter()
+                .map(|&n| scalar(n, at))
+                .collect::<Result<Vec<_>>>()?;
+            let outs = infer(&prim, &types).map_err(|e| bad(format!("node {at}: {e}")))?;
+            Ok(outs.into_iter().map(|t| t.dtype).collect())
+        };
+        let want = match node {
+            Node::Load(i) => {
+                kernel
+                    .inputs
+                    .get(*i)
+                    .ok_or_else(|| bad(format!("node {at} loads missing input {i}")))?
+                    .dtype
+            }
+            Node::Lit(s) => s.dtype(),
+            Node::Index(axis) => {
+                if *axis >= rank {
+                    return Err(bad(format!("node {at} indexes axis {axis} of rank {rank}")));
+                }
+                DType::I64
+            }
+            Node::Unary(op, x) => infer1(Prim::Unary(*op), &[*x])?[0],
+            Node::Binary(op, x, y) => infer1(Prim::Binary(*op), &[*x, *y])?[0],
+            Node::Compare(op, x, y) => infer1(Prim::Compare(*op), &[*x, *y])?[0],
+            Node::Select(p, t, f) => infer1(Prim::Select, &[*p, *t, *f])?[0],
+            Node::IntPow(exponent, x) => infer1(
+                Prim::IntPow {
+                    exponent: *exponent,
+                },
+                &[*x],
+            )?[0],
+            Node::Convert(dtype, x) => infer1(Prim::Convert { dtype: *dtype }, &[*x])?[0],
+            Node::Threefry { which, args } => {
+                let outs = infer1(Prim::Threefry2x32, args)?;
+                *outs
+                    .get(*which)
+                    .ok_or_else(|| bad(format!("node {at} takes threefry result {which}")))?
+            }
+            Node::BitsToUnit(dtype, args) => infer1(Prim::BitsToUnit { dtype: *dtype }, args)?[0],
+        };
+        if want != kernel.dtypes[at] {
+            return Err(bad(format!(
+                "node {at} is {want} but declared {}",
+                kernel.dtypes[at]
+            )));
+        }
+    }
+    if kernel.outputs.is_empty() {
+        return Err(bad("no outputs".into()));
+    }
+    for out in &kernel.outputs {
+        let node = match *out {
+            Output::Store { node } => node,
+            Output::Reduce { node, op, nreduce } => {
+                if nreduce > rank {
+                    return Err(bad(format!("a reduction over {nreduce} of {rank} axes")));
+                }
+                let d = *kernel
+                    .dtypes
+                    .get(node)
+                    .ok_or_else(|| bad(format!("a reduction of missing node {node}")))?;
+                let ok = match op {
+                    ReduceOp::And | ReduceOp::Or => d == DType::Bool,
+                    ReduceOp::Sum | ReduceOp::Prod => d != DType::Bool,
+                    ReduceOp::Max | ReduceOp::Min => true,
+                };
+                if !ok {
+                    return Err(bad(format!("{} of {d} values", op.name())));
+                }
+                node
+            }
+        };
+        if node >= kernel.nodes.len() {
+            return Err(bad(format!("an output of missing node {node}")));
+        }
+    }
+    Ok(())
+}
+
+// ---- the normalized loop nest -------------------------------------------------------
+
+/// The iteration space after dropping size-1 axes and merging contiguous ones.
+#[derive(Clone, Debug)]
+struct Plan {
+    /// Normalized extents (at least one axis; the last is the inner loop).
+    dims: Vec<usize>,
+    /// For reduce kernels, how many leading axes index results.
+    nres: usize,
+    /// Per input, per normalized axis, in elements.
+    strides: Vec<Vec<i64>>,
+    offsets: Vec<i64>,
+    /// Per original axis read by an `Index` node: its normalized axis (`None`: the
+    /// axis has size 1, so the index is 0).
+    axis_of: Vec<Option<usize>>,
+    reduce: Option<ReducePlan>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ReducePlan {
+    results: usize,
+    k: usize,
+    nblocks: usize,
+}
+
+/// One normalized axis while building a plan.
+struct Axis {
+    dim: usize,
+    strides: Vec<i64>,
+    indexed: bool,
+    orig: usize,
+}
+
+impl Plan {
+    fn new(kernel: &Kernel) -> Result<Plan> {
+        let rank = kernel.shape.len();
+        let nreduce = match kernel.outputs.first() {
+            Some(Output::Reduce { nreduce, .. }) => Some(*nreduce),
+            _ => None,
+        };
+        let mut indexed = vec![false; rank];
+        for node in &kernel.nodes {
+            if let Node::Index(a) = node {
+                indexed[*a] = true;
+            }
+        }
+        let to_i64 = |v: isize| i64::try_from(v).map_err(|_| bad("a stride beyond i64".into()));
+        let axis = |a: usize| -> Result<Axis> {
+            Ok(Axis {
+                dim: kernel.shape[a],
+                strides: kernel
+                    .inputs
+                    .iter()
+                    .map(|i| to_i64(i.strides[a]))
+                    .collect::<Result<_>>()?,
+                indexed: indexed[a],
+                orig: a,
+            })
+        };
+        let split = rank - nreduce.unwrap_or(0);
+        let mut groups = Vec::new();
+        for range in [0..split, split..rank] {
+            let mut merged: Vec<Axis> = Vec::new();
+            for a in range {
+                let next = axis(a)?;
+                if next.dim == 1 {
+                    continue;
+                }
+                if let Some(last) = merged.last_mut() {
+                    let contiguous = last
+                        .strides
+                        .iter()
+                        .zip(&next.strides)
+                        .all(|(&outer, &inner)| Some(outer) == inner.checked_mul(next.dim as i64));
+                    if contiguous && !last.indexed && !next.indexed {
+                        last.dim *= next.dim;
+                        last.strides = next.strides;
+                        continue;
+                    }
+                }
+                merged.push(next);
+            }
+            groups.push(merged);
+        }
+        let reduced = groups.pop().unwrap_or_default();
+        let mut result = groups.pop().unwrap_or_default();
+        let unit = || Axis {
+            dim: 1,
+            strides: vec![0; kernel.inputs.len()],
+            indexed: false,
+            orig: usize::MAX,
+        };
+        let (mut axes, nres, reduce) = match nreduce {
+            None => {
+                // Store kernels have one group; it is `result` here.
+                let mut all = result;
+                all.extend(reduced);
+                if all.is_empty() {
+                    all.push(unit());
+                }
+                (all, 0, None)
+            }
+            Some(_) => {
+                let results: usize = result.iter().map(|a| a.dim).product();
+                let k: usize = reduced.iter().map(|a| a.dim).product();
+                let nres = result.len();
+                result.extend(reduced);
+                if result.len() == nres {
+                    result.push(unit());
+                }
+                let nblocks = k.div_ceil(BLOCK).max(1);
+                (
+                    result,
+                    nres,
+                    Some(ReducePlan {
+                        results,
+                        k,
+                        nblocks,
+                    }),
+                )
+            }
+        };
+        let mut axis_of = vec![None; rank];
+        for (n, a) in axes.iter().enumerate() {
+            if a.orig < rank {
+                axis_of[a.orig] = Some(n);
+            }
+        }
+        let strides = (0..kernel.inputs.len())
+            .map(|i| axes.iter().map(|a| a.strides[i]).collect())
+            .collect();
+        let offsets = kernel
+            .inputs
+            .iter()
+            .map(|i| to_i64(i.offset))
+            .collect::<Result<_>>()?;
+        let dims = axes.iter_mut().map(|a| a.dim).collect();
+        Ok(Plan {
+            dims,
+            nres,
+            strides,
+            offsets,
+            axis_of,
+            reduce,
+        })
+    }
+
+    fn inner(&self) -> usize {
+        self.dims.len() - 1
+    }
+
+    /// Vector lanes for this kernel: 2 with any 64-bit dtype, else 4; 1 where the inner
+    /// loop is too short or reductions cannot keep lanes fixed by position.
+    fn vector_lanes(&self, kernel: &Kernel) -> usize {
+        let wide = kernel
+            .dtypes
+            .iter()
+            .chain(kernel.inputs.iter().map(|i| &i.dtype))
+            .any(|d| matches!(d, DType::I64 | DType::F64));
+        let w = if wide { 2 } else { 4 };
+        let inner = self.dims[self.inner()];
+        match self.reduce {
+            None if inner >= w => w,
+            None => 1,
+            Some(r) if self.static_lanes() && r.k >= LANES => w,
+            Some(_) => 1,
+        }
+    }
+
+    /// Whether every row segment of a reduction starts at lane 0 and (but for the very
+    /// end of the reduced space) spans whole groups of 8, so lanes are fixed by the
+    /// position inside a group.
+    fn static_lanes(&self) -> bool {
+        self.dims.len() - self.nres == 1 || self.dims[self.inner()].is_multiple_of(LANES)
+    }
+}
+
+// ---- function construction ----------------------------------------------------------
+
+/// Per-function values and the kernel facts code generation consults per node.
+struct Cx<'k> {
+    kernel: &'k Kernel,
+    plan: &'k Plan,
+    /// Input base pointers then output base pointers (entry-block values).
+    bases: Vec<Value>,
+    outs: Vec<Value>,
+    /// Per node: whether its value changes along the innermost axis.
+    varying: Vec<bool>,
+    /// Per node: whether an output needs it.
+    live: Vec<bool>,
+}
+
+/// Row state: everything fixed while the innermost index moves.
+struct Row {
+    /// Per input: the address of the row's element at inner index 0.
+    ptrs: Vec<Value>,
+    /// Per normalized axis except the inner one: its index (i64).
+    idx: Vec<Value>,
+    /// Per node: the scalar value of an invariant live node.
+    inv: Vec<Option<Value>>,
+    /// Per node: the same, splatted (vector mode).
+    inv_vec: Vec<Option<Value>>,
+}
+
+fn operands(node: &Node) -> Vec<usize> {
+    match node {
+        Node::Load(_) | Node::Lit(_) | Node::Index(_) => Vec::new(),
+        Node::Unary(_, x) | Node::IntPow(_, x) | Node::Convert(_, x) => vec![*x],
+        Node::Binary(_, x, y) | Node::Compare(_, x, y) => vec![*x, *y],
+        Node::Select(p, t, f) => vec![*p, *t, *f],
+        Node::Threefry { args, .. } => args.to_vec(),
+        Node::BitsToUnit(_, args) => args.clone(),
+    }
+}
+
+fn output_node(out: &Output) -> usize {
+    match *out {
+        Output::Store { node } | Output::Reduce { node, .. } => node,
+    }
+}
+
+impl<'k> Cx<'k> {
+    fn new(kernel: &'k Kernel, plan: &'k Plan) -> Cx<'k> {
+        let inner = plan.inner();
+        let mut varying = vec![false; kernel.nodes.len()];
+        for (n, node) in kernel.nodes.iter().enumerate() {
+            varying[n] = match node {
+                Node::Load(i) => plan.strides[*i][inner] != 0,
+                Node::Index(a) => plan.axis_of[*a] == Some(inner),
+                Node::Lit(_) => false,
+                other => operands(other).iter().any(|&m| varying[m]),
+            };
+        }
+        let mut live = vec![false; kernel.nodes.len()];
+        for out in &kernel.outputs {
+            live[output_node(out)] = true;
+        }
+        for n in (0..kernel.nodes.len()).rev() {
+            if live[n] {
+                for m in operands(&kernel.nodes[n]) {
+                    live[m] = true;
+                }
+            }
+        }
+        Cx {
+            kernel,
+            plan,
+            bases: Vec::new(),
+            outs: Vec::new(),
+            varying,
+            live,
+        }
+    }
+
+    /// The row state for the given indices of every non-inner axis: row pointers and
+    /// the invariant nodes (splatted too when `vector`).
+    fn row(&self, g: &mut Gen, idx: Vec<Value>, vector_lanes: usize) -> Result<Row> {
+        let mut ptrs = Vec::with_capacity(self.bases.len());
+        for (i, &base) in self.bases.iter().enumerate() {
+            let mut off = g.iconst(I64, self.plan.offsets[i]);
+            for (a, &ix) in idx.iter().enumerate() {
+                let s = self.plan.strides[i][a];
+                if s != 0 {
+                    let t = g.b.ins().imul_imm_s(ix, s);
+                    off = g.b.ins().iadd(off, t);
+                }
+            }
+            let bytes = g.b.ins().imul_imm_s(off, size(self.kernel.inputs[i].dtype));
+            ptrs.push(g.b.ins().iadd(base, bytes));
+        }
+        let mut row = Row {
+            ptrs,
+            idx,
+            inv: vec![None; self.kernel.nodes.len()],
+            inv_vec: vec![None; self.kernel.nodes.len()],
+        };
+        g.w = 1;
+        let zero = g.iconst(I64, 0);
+        let vals = self.eval(g, &row, zero, true)?;
+        for (n, v) in vals.into_iter().enumerate() {
+            row.inv[n] = v;
+        }
+        if vector_lanes > 1 {
+            g.w = vector_lanes;
+            for n in 0..self.kernel.nodes.len() {
+                if let Some(s) = row.inv[n] {
+                    row.inv_vec[n] = Some(g.splat(self.kernel.dtypes[n], s));
+                }
+            }
+            g.w = 1;
+        }
+        Ok(row)
+    }
+
+    /// The live nodes at inner index `j` (`j..j + w` in vector mode, `g.w` lanes).
+    /// With `invariant`, computes only the invariant live nodes (the row prologue);
+    /// otherwise only the varying ones, taking the rest from the row.
+    fn eval(
+        &self,
+        g: &mut Gen,
+        row: &Row,
+        j: Value,
+        invariant: bool,
+    ) -> Result<Vec<Option<Value>>> {
+        let k = self.kernel;
+        let inner = self.plan.inner();
+        let mut vals: Vec<Option<Value>> = vec![None; k.nodes.len()];
+        for (n, node) in k.nodes.iter().enumerate() {
+            if !self.live[n] {
+                continue;
+            }
+            if self.varying[n] == invariant {
+                if !invariant {
+                    vals[n] = if g.w == 1 { row.inv[n] } else { row.inv_vec[n] };
+                }
+                continue;
+            }
+            let d = k.dtypes[n];
+            let get = |m: usize| {
+                vals[m].ok_or_else(|| CpuError::internal(format!("node {m} has no value")))
+            };
+            let v = match node {
+                Node::Load(i) => {
+                    let dt = k.inputs[*i].dtype;
+                    let stride = self.plan.strides[*i][inner] * size(dt);
+                    if invariant || stride == 0 {
+                        g.load_scalar(dt, row.ptrs[*i])
+                    } else {
+                        let off = g.b.ins().imul_imm_s(j, stride);
+                        let addr = g.b.ins().iadd(row.ptrs[*i], off);
+                        g.load(dt, addr, stride)
+                    }
+                }
+                Node::Lit(s) => g.lit(*s),
+                Node::Index(a) => match self.plan.axis_of[*a] {
+                    None => g.lit(nabla_ir::Scalar::I64(0)),
+                    Some(ax) if ax == inner => {
+                        if g.w == 1 {
+                            j
+                        } else {
+                            g.index_vector(j)
+                        }
+                    }
+                    Some(ax) => row.idx[ax],
+                },
+                Node::Unary(op, x) => g.unary(*op, k.dtypes[*x], get(*x)?)?,
+                Node::Binary(op, x, y) => g.binary(*op, k.dtypes[*x], get(*x)?, get(*y)?)?,
+                Node::Compare(op, x, y) => g.compare(*op, k.dtypes[*x], get(*x)?, get(*y)?)?,
+                Node::Select(p, t, f) => g.select(d, get(*p)?, get(*t)?, get(*f)?),
+                Node::IntPow(e, x) => g.int_pow(d, *e, get(*x)?)?,
+                Node::Convert(to, x) => g.convert(k.dtypes[*x], *to, get(*x)?)?,
+                Node::Threefry { which, args } => {
+                    let a = [get(args[0])?, get(args[1])?, get(args[2])?, get(args[3])?];
+                    g.threefry(*which, a)
+                }
+                Node::BitsToUnit(to, args) => {
+                    let a = args.iter().map(|&m| get(m)).collect::<Result<Vec<_>>>()?;
+                    g.bits_to_unit(*to, &a)?
+                }
+            };
+            vals[n] = Some(v);
+        }
+        Ok(vals)
+    }
+
+    /// The multi-index of `flat` over `dims` (row-major), by division from the last
+    /// axis; the first axis takes the remaining quotient.
+    fn unflatten(g: &mut Gen, mut flat: Value, dims: &[usize]) -> Vec<Value> {
+        let mut idx = vec![flat; dims.len()];
+        for a in (0..dims.len()).rev() {
+            if a == 0 {
+                idx[0] = flat;
+            } else {
+                let n = g.iconst(I64, dims[a] as i64);
+                idx[a] = g.b.ins().urem(flat, n);
+                flat = g.b.ins().udiv(flat, n);
+            }
+        }
+        idx
+    }
+}
+
+fn build(
+    kernel: &Kernel,
+    plan: &Plan,
+    lanes: usize,
+    math: Math,
+    footprint: Footprint,
+) -> Result<JitKernel> {
+    let symbols: Vec<(&'static str, *const u8)> =
+        libcall::all().iter().map(|l| (l.name, l.addr)).collect();
+    let mut session = JitSession::new(&symbols)?;
+    let module = session.module();
+    let ptr = module.target_config().pointer_type();
+    let mut sig = module.make_signature();
+    sig.params
+        .extend([AbiParam::new(ptr), AbiParam::new(I64), AbiParam::new(I64)]);
+    let id: FuncId = module
+        .declare_function("kernel", Linkage::Local, &sig)
+        .map_err(|e| CpuError::internal(format!("declaring a kernel: {e}")))?;
+    let mut ctx: Context = module.make_context();
+    ctx.func.signature = sig;
+    ctx.func.name = UserFuncName::user(0, id.as_u32());
+    let mut fctx = FunctionBuilderContext::new();
+    let config = module.target_config();
+    {
+        let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let mut g = Gen::new(b, module, math);
+        let mut cx = Cx::new(kernel, plan);
+        let entry = g.b.create_block();
+        g.b.append_block_params_for_function_params(entry);
+        g.b.switch_to_block(entry);
+        let params = g.b.block_params(entry).to_vec();
+        let (table, start, end) = (params[0], params[1], params[2]);
+        let flags = MemFlagsData::new().with_notrap();
+        for i in 0..kernel.inputs.len() + kernel.outputs.len() {
+            let at = (i * ptr.bytes() as usize) as i32;
+            let p = g.b.ins().load(ptr, flags, table, at);
+            if i < kernel.inputs.len() {
+                cx.bases.push(p);
+            } else {
+                cx.outs.push(p);
+            }
+        }
+        let exit = g.b.create_block();
+        let empty = match plan.reduce {
+            None => kernel.is_empty(),
+            Some(r) => r.results == 0,
+        };
+        if !empty {
+            match plan.reduce {
+                None => store_nest(&mut g, &cx, start, end, lanes, exit)?,
+                Some(r) => reduce_nest(&mut g, &cx, r, start, end, lanes, exit)?,
+            }
+        } else {
+            g.b.ins().jump(exit, &[]);
+        }
+        g.b.switch_to_block(exit);
+        g.b.ins().return_(&[]);
+        g.b.seal_all_blocks();
+        g.finish(config);
+    }
+    let module = session.module();
+    module
+        .define_function(id, &mut ctx)
+        .map_err(|e| CpuError::internal(format!("compiling a kernel: {e:?}")))?;
+    session.finish(id, footprint)
+}
+
+/// Loops over rows, then over the inner axis (vector steps, then a scalar tail),
+/// storing every output at its flat index.
+fn store_nest(
+    g: &mut Gen,
+    cx: &Cx,
+    start: Value,
+    end: Value,
+    lanes: usize,
+    exit: cranelift_codegen::ir::Block,
+) -> Result<()> {
+    let plan = cx.plan;
+    let k = cx.kernel;
+    let inner = plan.inner();
+    let len = plan.dims[inner] as i64;
+    let flat_var: Variable = g.b.declare_var(I64);
+    let j_var: Variable = g.b.declare_var(I64);
+    g.b.def_var(flat_var, start);
+    let row_head = g.b.create_block();
+    let row_body = g.b.create_block();
+    g.b.ins().jump(row_head, &[]);
+
+    g.b.switch_to_block(row_head);
+    let flat = g.b.use_var(flat_var);
+    let more = g.b.ins().icmp(IntCC::UnsignedLessThan, flat, end);
+    g.b.ins().brif(more, row_body, &[], exit, &[]);
+
+    g.b.switch_to_block(row_body);
+    let (row_index, j0) = if inner == 0 {
+        (None, flat)
+    } else {
+        let l = g.iconst(I64, len);
+        (Some(g.b.ins().udiv(flat, l)), g.b.ins().urem(flat, l))
+    };
+    let left = g.b.ins().isub(end, flat);
+    let upto = g.b.ins().iadd(j0, left);
+    let l = g.iconst(I64, len);
+    let j1 = g.b.ins().umin(upto, l);
+    let idx = match row_index {
+        Some(r) => Cx::unflatten(g, r, &plan.dims[..inner]),
+        None => Vec::new(),
+    };
+    let row = cx.row(g, idx, lanes)?;
+    // Output `o`'s element at inner index 0 of this row.
+    let row_start = g.b.ins().isub(flat, j0);
+    let out_row: Vec<Value> = k
+        .outputs
+        .iter()
+        .zip(&cx.outs)
+        .map(|(out, &base)| {
+            let sz = size(k.dtypes[output_node(out)]);
+            let off = g.b.ins().imul_imm_s(row_start, sz);
+            g.b.ins().iadd(base, off)
+        })
+        .collect();
+    g.b.def_var(j_var, j0);
+    let scalar_head = g.b.create_block();
+    let scalar_body = g.b.create_block();
+    let row_end = g.b.create_block();
+    let store_all = |g: &mut Gen, vals: &[Option<Value>], j: Value| -> Result<()> {
+        for (o, out) in k.outputs.iter().enumerate() {
+            let node = output_node(out);
+            let d = k.dtypes[node];
+            let v = vals[node].ok_or_else(|| CpuError::internal("an output without value"))?;
+            let off = g.b.ins().imul_imm_s(j, size(d));
+            let addr = g.b.ins().iadd(out_row[o], off);
+            g.store(d, addr, v);
+        }
+        Ok(())
+    };
+    if lanes > 1 {
+        let vec_head = g.b.create_block();
+        let vec_body = g.b.create_block();
+        g.b.ins().jump(vec_head, &[]);
+        g.b.switch_to_block(vec_head);
+        let j = g.b.use_var(j_var);
+        let next = g.b.ins().iadd_imm_s(j, lanes as i64);
+        let fits = g.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, j1);
+        g.b.ins().brif(fits, vec_body, &[], scalar_head, &[]);
+        g.b.switch_to_block(vec_body);
+        g.w = lanes;
+        let vals = cx.eval(g, &row, j, false)?;
+        store_all(g, &vals, j)?;
+        g.w = 1;
+        g.b.def_var(j_var, next);
+        g.b.ins().jump(vec_head, &[]);
+    } else {
+        g.b.ins().jump(scalar_head, &[]);
+    }
+    g.b.switch_to_block(scalar_head);
+    let j = g.b.use_var(j_var);
+    let more = g.b.ins().icmp(IntCC::SignedLessThan, j, j1);
+    g.b.ins().brif(more, scalar_body, &[], row_end, &[]);
+    g.b.switch_to_block(scalar_body);
+    g.w = 1;
+    let vals = cx.eval(g, &row, j, false)?;
+    store_all(g, &vals, j)?;
+    let next = g.b.ins().iadd_imm_s(j, 1);
+    g.b.def_var(j_var, next);
+    g.b.ins().jump(scalar_head, &[]);
+
+    g.b.switch_to_block(row_end);
+    let done = g.b.ins().isub(j1, j0);
+    let next = g.b.ins().iadd(flat, done);
+    g.b.def_var(flat_var, next);
+    g.b.ins().jump(row_head, &[]);
+    Ok(())
+}
+
+/// Where a reduction's 8 lanes live during a work item.
+enum Accs {
+    /// Per output, `8 / w` variables of `w` lanes each (`w == 1`: scalars).
+    Fixed { vars: Vec<Vec<Variable>>, w: usize },
+    /// In a stack slot, 8 bytes per lane, indexed by the element's position
+    /// (`output * 8 + lane`), for rows that do not start at lane 0.
+    Dynamic {
+        slot: cranelift_codegen::ir::StackSlot,
+    },
+}
+
+struct Reduction<'c, 'k> {
+    cx: &'c Cx<'k>,
+    /// Per output: (node, dtype, op).
+    outs: Vec<(usize, DType, ReduceOp)>,
+    accs: Accs,
+}
+
+impl Reduction<'_, '_> {
+    /// Folds element values into fixed lanes: `vals[sub]` are the values of the
+    /// elements in lanes `sub * w .. (sub + 1) * w`.
+    fn fold_group(&self, g: &mut Gen, sub: usize, vals: &[Option<Value>]) -> Result<()> {
+        let Accs::Fixed { vars, .. } = &self.accs else {
+            return Err(CpuError::internal("fixed-lane fold without fixed lanes"));
+        };
+        for (o, &(node, d, op)) in self.outs.iter().enumerate() {
+            let x = vals[node].ok_or_else(|| CpuError::internal("a reduced node without value"))?;
+            let acc = g.b.use_var(vars[o][sub]);
+            let r = g.binary(reduce_binop(op), d, acc, x)?;
+            g.b.def_var(vars[o][sub], r);
+        }
+        Ok(())
+    }
+
+    /// Folds one scalar element into lane `lane` (a static lane number).
+    fn fold_lane(&self, g: &mut Gen, lane: usize, vals: &[Option<Value>]) -> Result<()> {
+        let Accs::Fixed { vars, w } = &self.accs else {
+            return Err(CpuError::internal("fixed-lane fold without fixed lanes"));
+        };
+        for (o, &(node, d, op)) in self.outs.iter().enumerate() {
+            let x = vals[node].ok_or_else(|| CpuError::internal("a reduced node without value"))?;
+            let var = vars[o][lane / w];
+            let acc = g.b.use_var(var);
+            let r = if *w == 1 {
+                g.binary(reduce_binop(op), d, acc, x)?
+            } else {
+                g.w = *w;
+                let s = g.extract(d, acc, lane % w);
+                g.w = 1;
+                let s = g.binary(reduce_binop(op), d, s, x)?;
+                g.w = *w;
+                let r = g.insert(d, acc, s, lane % w);
+                g.w = 1;
+                r
+            };
+            g.b.def_var(var, r);
+        }
+        Ok(())
+    }
+
+    /// Folds one scalar element into the lane numbered by the runtime value `lane`.
+    fn fold_dynamic(&self, g: &mut Gen, lane: Value, vals: &[Option<Value>]) -> Result<()> {
+        let Accs::Dynamic { slot } = &self.accs else {
+            return Err(CpuError::internal("dynamic fold without a lane slot"));
+        };
+        let base = g.b.ins().stack_addr(I64, *slot, 0);
+        let lane_off = g.b.ins().imul_imm_s(lane, 8);
+        let at = g.b.ins().iadd(base, lane_off);
+        for (o, &(node, d, op)) in self.outs.iter().enumerate() {
+            let x = vals[node].ok_or_else(|| CpuError::internal("a reduced node without value"))?;
+            let flags = MemFlagsData::new().with_notrap();
+            let off = (o * LANES * 8) as i32;
+            let acc = g.b.ins().load(scalar_ty(d), flags, at, off);
+            let r = g.binary(reduce_binop(op), d, acc, x)?;
+            g.b.ins().store(flags, r, at, off);
+        }
+        Ok(())
+    }
+
+    fn init(&self, g: &mut Gen) {
+        for (o, &(_, d, op)) in self.outs.iter().enumerate() {
+            match &self.accs {
+                Accs::Fixed { vars, w } => {
+                    g.w = *w;
+                    let id = g.lit(identity(op, d));
+                    g.w = 1;
+                    for &var in &vars[o] {
+                        g.b.def_var(var, id);
+                    }
+                }
+                Accs::Dynamic { slot } => {
+                    let id = g.lit(identity(op, d));
+                    for lane in 0..LANES {
+                        let off = ((o * LANES + lane) * 8) as i32;
+                        g.b.ins().stack_store(I64, id, *slot, off);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each output's 8 lanes combined `((0+1)+(2+3))+((4+5)+(6+7))`.
+    fn combine(&self, g: &mut Gen) -> Result<Vec<Value>> {
+        let mut partials = Vec::with_capacity(self.outs.len());
+        for (o, &(_, d, op)) in self.outs.iter().enumerate() {
+            let mut lanes = Vec::with_capacity(LANES);
+            for lane in 0..LANES {
+                let v = match &self.accs {
+                    Accs::Fixed { vars, w } => {
+                        let acc = g.b.use_var(vars[o][lane / w]);
+                        if *w == 1 {
+                            acc
+                        } else {
+                            g.w = *w;
+                            let s = g.extract(d, acc, lane % w);
+                            g.w = 1;
+                            s
+                        }
+                    }
+                    Accs::Dynamic { slot } => {
+                        let off = ((o * LANES + lane) * 8) as i32;
+                        g.b.ins().stack_load(I64, scalar_ty(d), *slot, off)
+                    }
+                };
+                lanes.push(v);
+            }
+            let f = reduce_binop(op);
+            let a = g.binary(f, d, lanes[0], lanes[1])?;
+            let b2 = g.binary(f, d, lanes[2], lanes[3])?;
+            let c = g.binary(f, d, lanes[4], lanes[5])?;
+            let e = g.binary(f, d, lanes[6], lanes[7])?;
+            let ab = g.binary(f, d, a, b2)?;
+            let ce = g.binary(f, d, c, e)?;
+            partials.push(g.binary(f, d, ab, ce)?);
+        }
+        Ok(partials)
+    }
+}
+
+/// Loops over work items (result, block); per item folds the block's elements into 8
+/// lanes and stores the combined partial.
+fn reduce_nest(
+    g: &mut Gen,
+    cx: &Cx,
+    r: ReducePlan,
+    start: Value,
+    end: Value,
+    lanes: usize,
+    exit: cranelift_codegen::ir::Block,
+) -> Result<()> {
+    let plan = cx.plan;
+    let k = cx.kernel;
+    let inner = plan.inner();
+    let nq = plan.dims.len() - plan.nres;
+    let outs: Vec<(usize, DType, ReduceOp)> = k
+        .outputs
+        .iter()
+        .map(|o| match *o {
+            Output::Reduce { node, op, .. } => Ok((node, k.dtypes[node], op)),
+            Output::Store { .. } => Err(CpuError::internal("a store in a reduce kernel")),
+        })
+        .collect::<Result<_>>()?;
+    let fixed = plan.static_lanes();
+    let accs = if fixed {
+        let w = lanes;
+        let vars = outs
+            .iter()
+            .map(|&(_, d, _)| {
+                g.w = w;
+                let ty = g.ty(d);
+                g.w = 1;
+                (0..LANES / w).map(|_| g.b.declare_var(ty)).collect()
+            })
+            .collect();
+        Accs::Fixed { vars, w }
+    } else {
+        let bytes = (outs.len() * LANES * 8) as u32;
+        let slot =
+            g.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 3));
+        Accs::Dynamic { slot }
+    };
+    let red = Reduction { cx, outs, accs };
+
+    let w_var = g.b.declare_var(I64);
+    let k_var = g.b.declare_var(I64);
+    let j_var = g.b.declare_var(I64);
+    g.b.def_var(w_var, start);
+    let item_head = g.b.create_block();
+    let item_body = g.b.create_block();
+    g.b.ins().jump(item_head, &[]);
+    g.b.switch_to_block(item_head);
+    let item = g.b.use_var(w_var);
+    let more = g.b.ins().icmp(IntCC::UnsignedLessThan, item, end);
+    g.b.ins().brif(more, item_body, &[], exit, &[]);
+
+    g.b.switch_to_block(item_body);
+    let (result, block) = if r.nblocks == 1 {
+        (item, None)
+    } else {
+        let nb = g.iconst(I64, r.nblocks as i64);
+        (g.b.ins().udiv(item, nb), Some(g.b.ins().urem(item, nb)))
+    };
+    let res_idx = Cx::unflatten(g, result, &plan.dims[..plan.nres]);
+    red.init(g);
+    let done = g.b.create_block();
+    if r.k > 0 {
+        let (k0, k1) = match block {
+            None => (g.iconst(I64, 0), g.iconst(I64, r.k as i64)),
+            Some(b) => {
+                let k0 = g.b.ins().imul_imm_s(b, BLOCK as i64);
+                let top = g.b.ins().iadd_imm_s(k0, BLOCK as i64);
+                let kk = g.iconst(I64, r.k as i64);
+                (k0, g.b.ins().umin(top, kk))
+            }
+        };
+        if nq == 1 {
+            // One row: the reduced space is the inner axis, positions are k itself.
+            let row = cx.row(g, res_idx, lanes)?;
+            g.b.def_var(k_var, k0);
+            let tail = g.b.create_block();
+            groups(g, &red, &row, k_var, k1, lanes, tail)?;
+            g.b.switch_to_block(tail);
+            if !r.k.is_multiple_of(LANES) {
+                tail_lanes(g, &red, &row, k_var, k1, done)?;
+            } else {
+                g.b.ins().jump(done, &[]);
+            }
+        } else {
+            let lq = plan.dims[inner] as i64;
+            g.b.def_var(k_var, k0);
+            let seg_head = g.b.create_block();
+            let seg_body = g.b.create_block();
+            g.b.ins().jump(seg_head, &[]);
+            g.b.switch_to_block(seg_head);
+            let kk = g.b.use_var(k_var);
+            let more = g.b.ins().icmp(IntCC::UnsignedLessThan, kk, k1);
+            g.b.ins().brif(more, seg_body, &[], done, &[]);
+            g.b.switch_to_block(seg_body);
+            let l = g.iconst(I64, lq);
+            let rrow = g.b.ins().udiv(kk, l);
+            let j0 = g.b.ins().urem(kk, l);
+            let left = g.b.ins().isub(k1, kk);
+            let upto = g.b.ins().iadd(j0, left);
+            let l2 = g.iconst(I64, lq);
+            let j1 = g.b.ins().umin(upto, l2);
+            let mut idx = res_idx.clone();
+            idx.extend(Cx::unflatten(g, rrow, &plan.dims[plan.nres..inner]));
+            let row = cx.row(g, idx, lanes)?;
+            g.b.def_var(j_var, j0);
+            let seg_end = g.b.create_block();
+            if fixed {
+                groups(g, &red, &row, j_var, j1, lanes, seg_end)?;
+            } else {
+                // Lane of inner index j: the flat position kk + (j - j0), mod 8.
+                let head = g.b.create_block();
+                let body = g.b.create_block();
+                g.b.ins().jump(head, &[]);
+                g.b.switch_to_block(head);
+                let j = g.b.use_var(j_var);
+                let more = g.b.ins().icmp(IntCC::SignedLessThan, j, j1);
+                g.b.ins().brif(more, body, &[], seg_end, &[]);
+                g.b.switch_to_block(body);
+                g.w = 1;
+                let vals = cx.eval(g, &row, j, false)?;
+                let pos = g.b.ins().isub(j, j0);
+                let pos = g.b.ins().iadd(pos, kk);
+                let lane = g.b.ins().band_imm_s(pos, (LANES - 1) as i64);
+                red.fold_dynamic(g, lane, &vals)?;
+                let next = g.b.ins().iadd_imm_s(j, 1);
+                g.b.def_var(j_var, next);
+                g.b.ins().jump(head, &[]);
+            }
+            g.b.switch_to_block(seg_end);
+            let span = g.b.ins().isub(j1, j0);
+            let next = g.b.ins().iadd(kk, span);
+            g.b.def_var(k_var, next);
+            g.b.ins().jump(seg_head, &[]);
+        }
+    } else {
+        g.b.ins().jump(done, &[]);
+    }
+    g.b.switch_to_block(done);
+    g.w = 1;
+    let partials = red.combine(g)?;
+    for (o, &p) in partials.iter().enumerate() {
+        let d = red.outs[o].1;
+        let off = g.b.ins().imul_imm_s(item, size(d));
+        let addr = g.b.ins().iadd(cx.outs[o], off);
+        g.store(d, addr, p);
+    }
+    let next = g.b.ins().iadd_imm_s(item, 1);
+    g.b.def_var(w_var, next);
+    g.b.ins().jump(item_head, &[]);
+    Ok(())
+}
+
+/// Whole groups of 8 elements at inner positions `pos..end` (the variable `pos`
+/// advances by 8), lanes fixed by position in the group; leaves `pos` at the first
+/// position not folded and continues at `after`.
+fn groups(
+    g: &mut Gen,
+    red: &Reduction,
+    row: &Row,
+    pos: Variable,
+    end: Value,
+    lanes: usize,
+    after: cranelift_codegen::ir::Block,
+) -> Result<()> {
+    let head = g.b.create_block();
+    let body = g.b.create_block();
+    g.b.ins().jump(head, &[]);
+    g.b.switch_to_block(head);
+    let p = g.b.use_var(pos);
+    let next = g.b.ins().iadd_imm_s(p, LANES as i64);
+    let fits = g.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, end);
+    g.b.ins().brif(fits, body, &[], after, &[]);
+    g.b.switch_to_block(body);
+    for sub in 0..LANES / lanes {
+        let at = g.b.ins().iadd_imm_s(p, (sub * lanes) as i64);
+        g.w = lanes;
+        let vals = red.cx.eval(g, row, at, false)?;
+        red.fold_group(g, sub, &vals)?;
+        g.w = 1;
+    }
+    g.b.def_var(pos, next);
+    g.b.ins().jump(head, &[]);
+    Ok(())
+}
+
+/// The last `end - pos < 8` elements of the reduced space, one lane each.
+fn tail_lanes(
+    g: &mut Gen,
+    red: &Reduction,
+    row: &Row,
+    pos: Variable,
+    end: Value,
+    done: cranelift_codegen::ir::Block,
+) -> Result<()> {
+    let p = g.b.use_var(pos);
+    let left = g.b.ins().isub(end, p);
+    for lane in 0..LANES - 1 {
+        let body = g.b.create_block();
+        let next = g.b.create_block();
+        let has =
+            g.b.ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThan, left, lane as i64);
+        g.b.ins().brif(has, body, &[], done, &[]);
+        g.b.switch_to_block(body);
+        let at = g.b.ins().iadd_imm_s(p, lane as i64);
+        g.w = 1;
+        let vals = red.cx.eval(g, row, at, false)?;
+        red.fold_lane(g, lane, &vals)?;
+        g.b.ins().jump(next, &[]);
+        g.b.switch_to_block(next);
+    }
+    g.b.ins().jump(done, &[]);
+    Ok(())
+}

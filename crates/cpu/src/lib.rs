@@ -4,6 +4,11 @@
 //!
 //! - [`kernel`] — the kernel IR (one fused loop nest), the planner/codegen contract.
 //! - [`codegen`] — kernel IR → Cranelift IR → machine code (SIMD inner loops).
+//! - [`jit`] — the JIT modules and the one checked entry into generated code.
+//! - [`exec`] — running a compiled kernel on arrays across threads, and finishing
+//!   reductions in the canonical block order.
+//! - [`reference`] — a kernel's meaning as an IR function, for testing against the
+//!   interpreter.
 //! - [`math`] — vectorised polynomial kernels for `exp`, `log`, `sin`, … emitted inline.
 //! - [`gemm`] — matrix products through a GEMM library.
 //! - [`plan`] — the fusion planner: IR function → program of kernels and steps.
@@ -11,7 +16,10 @@
 
 pub mod codegen;
 pub mod error;
+pub mod exec;
 pub mod gemm;
+pub mod jit;
 pub mod kernel;
 pub mod math;
 pub mod plan;
+pub mod reference;

@@ -689,7 +689,7 @@ impl Cx<'_> {
                 }
                 for (axis, (&d, &(l, h))) in x.shape().iter().zip(&widths).enumerate() {
                     let size = (d as i64).checked_add(l).and_then(|n| n.checked_add(h));
-                    if !size.is_some_and(|n| n >= 0) {
+                    if size.is_none_or(|n| n < 0) {
                         return Err(Diagnostic::error(
                             Code::BAD_ARGUMENT,
                             format!(
@@ -700,7 +700,9 @@ impl Cx<'_> {
                             ),
                         )
                         .at(a.span_of("pad_width"), "these widths")
-                        .hint("pad widths are element counts; the padded array must fit in memory"));
+                        .hint(
+                            "pad widths are element counts; the padded array must fit in memory",
+                        ));
                     }
                 }
                 let (lo, hi): (Vec<i64>, Vec<i64>) = widths.into_iter().unzip();

@@ -81,7 +81,9 @@ impl ArgSpec {
 /// transform by its kind, options and inner callable. `None` when there is none.
 fn callable_key(c: &Rc<Callable>) -> Option<Vec<SigLeaf>> {
     match &**c {
-        Callable::User { def, .. } => Some(vec![SigLeaf::Func(Rc::as_ptr(def) as *const u8 as usize)]),
+        Callable::User { def, .. } => {
+            Some(vec![SigLeaf::Func(Rc::as_ptr(def) as *const u8 as usize)])
+        }
         Callable::Builtin(b) => Some(vec![SigLeaf::Str(b.name().to_string())]),
         Callable::Transform {
             kind,
