@@ -26,9 +26,11 @@ fn examples_print_what_they_compute() {
         ("examples/signal.nbl", "energy: 31.10531956183593\n"),
     ];
     for (file, want) in expected {
-        let (code, out, err) = nabla(&["run", file]);
-        assert_eq!(code, 0, "{file}: {err}");
-        assert_eq!(out, want, "{file}");
+        for backend in ["interp", "cpu"] {
+            let (code, out, err) = nabla(&["run", "--backend", backend, file]);
+            assert_eq!(code, 0, "{file} on {backend}: {err}");
+            assert_eq!(out, want, "{file} on {backend}");
+        }
     }
     // Every example is listed above.
     let listed: Vec<&str> = expected.iter().map(|(f, _)| *f).collect();

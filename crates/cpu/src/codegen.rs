@@ -15,7 +15,10 @@
 //!   lanes combined `((0+1)+(2+3))+((4+5)+(6+7))`. With lanes fixed by position
 //!   (groups of 8 elements), vector mode keeps lanes `(0,1)`, `(2,3)`, … (or
 //!   `(0..4)`, `(4..8)`) in vector accumulators, which is exactly the canonical order.
-//!   [`crate::exec::finish_reduce`] combines the blocks.
+//!   [`crate::exec::finish_reduce`] combines the blocks. When the reduced axis is
+//!   strided but neighbouring results are contiguous (a column sum), groups of
+//!   results are computed together instead, vectorised across results, each still
+//!   folding its own elements in the canonical order.
 //!
 //! Before generating code the iteration space is normalized: size-1 axes are dropped
 //! and adjacent axes that every input walks contiguously (and no `Index` node reads)
@@ -35,7 +38,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
 use nabla_ir::canonical::{BLOCK, LANES};
-use nabla_ir::{infer, DType, Prim, ReduceOp, Type};
+use nabla_ir::{infer, BinaryOp, DType, Prim, ReduceOp, Type};
 
 use crate::error::{CpuError, Result};
 use crate::jit::{Footprint, JitKernel, JitSession};
@@ -126,16 +129,24 @@ pub fn compile_with(kernel: &Kernel, options: &Options) -> Result<CompiledKernel
     check(kernel)?;
     let footprint = Footprint::of(kernel)?;
     let plan = Plan::new(kernel)?;
-    let lanes = if options.simd {
-        plan.vector_lanes(kernel)
+    let (lanes, across) = if options.simd {
+        (plan.vector_lanes(kernel), plan.across_results(kernel))
     } else {
-        1
+        (1, None)
     };
-    let jit = match build(kernel, &plan, lanes, options.math, footprint.clone()) {
-        Ok(jit) => (jit, lanes),
+    let widest = lanes.max(across.as_ref().map_or(1, |a| a.1));
+    let jit = match build(
+        kernel,
+        &plan,
+        lanes,
+        across.as_ref(),
+        options.math,
+        footprint.clone(),
+    ) {
+        Ok(jit) => (jit, widest),
         // A host whose Cranelift backend lacks some vector instruction still gets
         // (scalar) code; the tests pin down where vector code is expected.
-        Err(_) if lanes > 1 => (build(kernel, &plan, 1, options.math, footprint)?, 1),
+        Err(_) if widest > 1 => (build(kernel, &plan, 1, None, options.math, footprint)?, 1),
         Err(e) => return Err(e),
     };
     let reduce = plan.reduce.map(|r| ReduceShape {
@@ -415,15 +426,24 @@ impl Plan {
         self.dims.len() - 1
     }
 
-    /// Vector lanes for this kernel: 2 with any 64-bit dtype, else 4; 1 where the inner
-    /// loop is too short or reductions cannot keep lanes fixed by position.
-    fn vector_lanes(&self, kernel: &Kernel) -> usize {
+    /// 2 lanes with any 64-bit dtype, else 4.
+    fn vector_width(&self, kernel: &Kernel) -> usize {
         let wide = kernel
             .dtypes
             .iter()
             .chain(kernel.inputs.iter().map(|i| &i.dtype))
             .any(|d| matches!(d, DType::I64 | DType::F64));
-        let w = if wide { 2 } else { 4 };
+        if wide {
+            2
+        } else {
+            4
+        }
+    }
+
+    /// Vector lanes for this kernel: 2 with any 64-bit dtype, else 4; 1 where the inner
+    /// loop is too short or reductions cannot keep lanes fixed by position.
+    fn vector_lanes(&self, kernel: &Kernel) -> usize {
+        let w = self.vector_width(kernel);
         let inner = self.dims[self.inner()];
         match self.reduce {
             None if inner >= w => w,
@@ -431,6 +451,50 @@ impl Plan {
             Some(r) if self.static_lanes() && r.k >= LANES => w,
             Some(_) => 1,
         }
+    }
+
+    /// For a reduction whose reduced row is strided while the innermost result axis is
+    /// contiguous (a column sum, say), the same nest with that result axis innermost
+    /// and the reduced axis just outside it, and the lane count: vector loads then
+    /// cover neighbouring results instead of gathering one result's elements. Each
+    /// result still folds its own elements in the canonical order.
+    fn across_results(&self, kernel: &Kernel) -> Option<(Plan, usize)> {
+        let r = self.reduce?;
+        // One reduced row and one block per result keep work items (results) adjacent.
+        if self.nres == 0 || self.dims.len() != self.nres + 1 || r.nblocks != 1 || r.k == 0 {
+            return None;
+        }
+        let red = self.inner();
+        let res = self.nres - 1;
+        let unit = |s: i64| s == 1 || s == -1;
+        let gathers = self
+            .strides
+            .iter()
+            .any(|s| s[red] != 0 && !unit(s[red]) && s[res] == 1);
+        let contiguous = self.strides.iter().all(|s| s[res] == 0 || s[res] == 1);
+        let w = self.vector_width(kernel);
+        if !gathers || !contiguous || self.dims[res] < w {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..res).collect();
+        order.extend([red, res]);
+        let mut at = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            at[old] = new;
+        }
+        let plan = Plan {
+            dims: order.iter().map(|&a| self.dims[a]).collect(),
+            nres: self.nres,
+            strides: self
+                .strides
+                .iter()
+                .map(|s| order.iter().map(|&a| s[a]).collect())
+                .collect(),
+            offsets: self.offsets.clone(),
+            axis_of: self.axis_of.iter().map(|a| a.map(|a| at[a])).collect(),
+            reduce: self.reduce,
+        };
+        Some((plan, w))
     }
 
     /// Whether every row segment of a reduction starts at lane 0 and (but for the very
@@ -629,6 +693,22 @@ impl<'k> Cx<'k> {
         Ok(vals)
     }
 
+    /// A rough size of the code computing one element: what unrolling multiplies.
+    fn weight(&self) -> usize {
+        let k = self.kernel;
+        k.nodes
+            .iter()
+            .enumerate()
+            .filter(|&(n, _)| self.live[n] && self.varying[n])
+            .map(|(_, node)| match node {
+                Node::Unary(op, _) if op.float_only() => 16,
+                Node::Binary(BinaryOp::Pow | BinaryOp::Atan2, _, _) => 16,
+                Node::Binary(BinaryOp::Div | BinaryOp::Rem, _, _) | Node::Threefry { .. } => 4,
+                _ => 1,
+            })
+            .sum()
+    }
+
     /// The multi-index of `flat` over `dims` (row-major), by division from the last
     /// axis; the first axis takes the remaining quotient.
     fn unflatten(g: &mut Gen, mut flat: Value, dims: &[usize]) -> Vec<Value> {
@@ -650,6 +730,7 @@ fn build(
     kernel: &Kernel,
     plan: &Plan,
     lanes: usize,
+    across: Option<&(Plan, usize)>,
     math: Math,
     footprint: Footprint,
 ) -> Result<JitKernel> {
@@ -673,20 +754,23 @@ fn build(
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let mut g = Gen::new(b, module, math);
         let mut cx = Cx::new(kernel, plan);
+        let mut cx_across = across.map(|(p, w)| (Cx::new(kernel, p), *w));
         let entry = g.b.create_block();
         g.b.append_block_params_for_function_params(entry);
         g.b.switch_to_block(entry);
         let params = g.b.block_params(entry).to_vec();
         let (table, start, end) = (params[0], params[1], params[2]);
         let flags = MemFlagsData::new().with_notrap();
-        for i in 0..kernel.inputs.len() + kernel.outputs.len() {
-            let at = (i * ptr.bytes() as usize) as i32;
-            let p = g.b.ins().load(ptr, flags, table, at);
-            if i < kernel.inputs.len() {
-                cx.bases.push(p);
-            } else {
-                cx.outs.push(p);
-            }
+        let nin = kernel.inputs.len();
+        let ptrs: Vec<Value> = (0..nin + kernel.outputs.len())
+            .map(|i| {
+                let at = (i * ptr.bytes() as usize) as i32;
+                g.b.ins().load(ptr, flags, table, at)
+            })
+            .collect();
+        for c in std::iter::once(&mut cx).chain(cx_across.as_mut().map(|(c, _)| c)) {
+            c.bases = ptrs[..nin].to_vec();
+            c.outs = ptrs[nin..].to_vec();
         }
         let exit = g.b.create_block();
         let empty = match plan.reduce {
@@ -696,7 +780,10 @@ fn build(
         if !empty {
             match plan.reduce {
                 None => store_nest(&mut g, &cx, start, end, lanes, exit)?,
-                Some(r) => reduce_nest(&mut g, &cx, r, start, end, lanes, exit)?,
+                Some(r) => {
+                    let across = cx_across.as_ref().map(|(c, w)| (c, *w));
+                    reduce_nest(&mut g, &cx, across, r, start, end, lanes, exit)?
+                }
             }
         } else {
             g.b.ins().jump(exit, &[]);
@@ -823,8 +910,17 @@ fn store_nest(
 
 /// Where a reduction's 8 lanes live during a work item.
 enum Accs {
-    /// Per output, `8 / w` variables of `w` lanes each (`w == 1`: scalars).
-    Fixed { vars: Vec<Vec<Variable>>, w: usize },
+    /// Per output, `8 / w` variables of `w` lanes each (`w == 1`: scalars). A loop
+    /// body either covers a group of 8 elements with the lanes in place, or (when the
+    /// element code is large) one step of `w` elements after which the variables
+    /// rotate, so the next elements' lanes are always in `vars[o][0]` and every lane
+    /// is back in place after a whole group. `scalars` take the 8 lanes for the tail
+    /// and the final combination.
+    Fixed {
+        vars: Vec<Vec<Variable>>,
+        scalars: Vec<Vec<Variable>>,
+        w: usize,
+    },
     /// In a stack slot, 8 bytes per lane, indexed by the element's position
     /// (`output * 8 + lane`), for rows that do not start at lane 0.
     Dynamic {
@@ -840,43 +936,77 @@ struct Reduction<'c, 'k> {
 }
 
 impl Reduction<'_, '_> {
-    /// Folds element values into fixed lanes: `vals[sub]` are the values of the
-    /// elements in lanes `sub * w .. (sub + 1) * w`.
-    fn fold_group(&self, g: &mut Gen, sub: usize, vals: &[Option<Value>]) -> Result<()> {
-        let Accs::Fixed { vars, .. } = &self.accs else {
+    /// Folds the values of the next `w` elements into the lanes in front and rotates
+    /// the lane variables.
+    fn fold_rotate(&self, g: &mut Gen, vals: &[Option<Value>]) -> Result<()> {
+        let Accs::Fixed { vars, w, .. } = &self.accs else {
+            return Err(CpuError::internal("fixed-lane fold without fixed lanes"));
+        };
+        for (o, &(node, d, op)) in self.outs.iter().enumerate() {
+            let x = vals[node].ok_or_else(|| CpuError::internal("a reduced node without value"))?;
+            let acc = g.b.use_var(vars[o][0]);
+            g.w = *w;
+            let r = g.binary(reduce_binop(op), d, acc, x)?;
+            g.w = 1;
+            rotate(g, &vars[o], Some(r));
+        }
+        Ok(())
+    }
+
+    /// Folds the values of `w` elements into lane variable `sub` (lanes `sub * w ..`).
+    fn fold_in_place(&self, g: &mut Gen, sub: usize, vals: &[Option<Value>]) -> Result<()> {
+        let Accs::Fixed { vars, w, .. } = &self.accs else {
             return Err(CpuError::internal("fixed-lane fold without fixed lanes"));
         };
         for (o, &(node, d, op)) in self.outs.iter().enumerate() {
             let x = vals[node].ok_or_else(|| CpuError::internal("a reduced node without value"))?;
             let acc = g.b.use_var(vars[o][sub]);
+            g.w = *w;
             let r = g.binary(reduce_binop(op), d, acc, x)?;
+            g.w = 1;
             g.b.def_var(vars[o][sub], r);
         }
         Ok(())
     }
 
-    /// Folds one scalar element into lane `lane` (a static lane number).
-    fn fold_lane(&self, g: &mut Gen, lane: usize, vals: &[Option<Value>]) -> Result<()> {
-        let Accs::Fixed { vars, w } = &self.accs else {
+    /// Moves the vector lanes into the 8 scalar lane variables.
+    fn to_scalars(&self, g: &mut Gen) {
+        let Accs::Fixed { vars, scalars, w } = &self.accs else {
+            return;
+        };
+        for (o, &(_, d, _)) in self.outs.iter().enumerate() {
+            for (lane, &var) in scalars[o].iter().enumerate() {
+                let acc = g.b.use_var(vars[o][lane / w]);
+                let v = if *w == 1 {
+                    acc
+                } else {
+                    g.w = *w;
+                    let s = g.extract(d, acc, lane % w);
+                    g.w = 1;
+                    s
+                };
+                g.b.def_var(var, v);
+            }
+        }
+    }
+
+    /// Folds one scalar element (if `vals`) into scalar lane 0, then rotates the 8
+    /// scalar lanes.
+    fn fold_scalar_rotate(&self, g: &mut Gen, vals: Option<&[Option<Value>]>) -> Result<()> {
+        let Accs::Fixed { scalars, .. } = &self.accs else {
             return Err(CpuError::internal("fixed-lane fold without fixed lanes"));
         };
         for (o, &(node, d, op)) in self.outs.iter().enumerate() {
-            let x = vals[node].ok_or_else(|| CpuError::internal("a reduced node without value"))?;
-            let var = vars[o][lane / w];
-            let acc = g.b.use_var(var);
-            let r = if *w == 1 {
-                g.binary(reduce_binop(op), d, acc, x)?
-            } else {
-                g.w = *w;
-                let s = g.extract(d, acc, lane % w);
-                g.w = 1;
-                let s = g.binary(reduce_binop(op), d, s, x)?;
-                g.w = *w;
-                let r = g.insert(d, acc, s, lane % w);
-                g.w = 1;
-                r
+            let folded = match vals {
+                Some(vals) => {
+                    let x = vals[node]
+                        .ok_or_else(|| CpuError::internal("a reduced node without value"))?;
+                    let acc = g.b.use_var(scalars[o][0]);
+                    Some(g.binary(reduce_binop(op), d, acc, x)?)
+                }
+                None => None,
             };
-            g.b.def_var(var, r);
+            rotate(g, &scalars[o], folded);
         }
         Ok(())
     }
@@ -903,7 +1033,7 @@ impl Reduction<'_, '_> {
     fn init(&self, g: &mut Gen) {
         for (o, &(_, d, op)) in self.outs.iter().enumerate() {
             match &self.accs {
-                Accs::Fixed { vars, w } => {
+                Accs::Fixed { vars, w, .. } => {
                     g.w = *w;
                     let id = g.lit(identity(op, d));
                     g.w = 1;
@@ -929,17 +1059,7 @@ impl Reduction<'_, '_> {
             let mut lanes = Vec::with_capacity(LANES);
             for lane in 0..LANES {
                 let v = match &self.accs {
-                    Accs::Fixed { vars, w } => {
-                        let acc = g.b.use_var(vars[o][lane / w]);
-                        if *w == 1 {
-                            acc
-                        } else {
-                            g.w = *w;
-                            let s = g.extract(d, acc, lane % w);
-                            g.w = 1;
-                            s
-                        }
-                    }
+                    Accs::Fixed { scalars, .. } => g.b.use_var(scalars[o][lane]),
                     Accs::Dynamic { slot } => {
                         let off = ((o * LANES + lane) * 8) as i32;
                         g.b.ins().stack_load(I64, scalar_ty(d), *slot, off)
@@ -960,11 +1080,24 @@ impl Reduction<'_, '_> {
     }
 }
 
+/// `vars[i] = vars[i + 1]`, and the last takes `front` (the new value of the first,
+/// or the old first when `None`).
+fn rotate(g: &mut Gen, vars: &[Variable], front: Option<Value>) {
+    let old: Vec<Value> = vars.iter().map(|&v| g.b.use_var(v)).collect();
+    let n = vars.len();
+    for i in 0..n - 1 {
+        g.b.def_var(vars[i], old[i + 1]);
+    }
+    g.b.def_var(vars[n - 1], front.unwrap_or(old[0]));
+}
+
 /// Loops over work items (result, block); per item folds the block's elements into 8
 /// lanes and stores the combined partial.
+#[allow(clippy::too_many_arguments)]
 fn reduce_nest(
     g: &mut Gen,
     cx: &Cx,
+    across: Option<(&Cx, usize)>,
     r: ReducePlan,
     start: Value,
     end: Value,
@@ -995,7 +1128,11 @@ fn reduce_nest(
                 (0..LANES / w).map(|_| g.b.declare_var(ty)).collect()
             })
             .collect();
-        Accs::Fixed { vars, w }
+        let scalars = outs
+            .iter()
+            .map(|&(_, d, _)| (0..LANES).map(|_| g.b.declare_var(scalar_ty(d))).collect())
+            .collect();
+        Accs::Fixed { vars, scalars, w }
     } else {
         let bytes = (outs.len() * LANES * 8) as u32;
         let slot =
@@ -1017,6 +1154,37 @@ fn reduce_nest(
     g.b.ins().brif(more, item_body, &[], exit, &[]);
 
     g.b.switch_to_block(item_body);
+    if let Some((cx_t, w)) = across {
+        // A whole group of results in one row of the innermost result axis, all in this
+        // call's range: one pass over the reduced axis for all of them. A cache line's
+        // worth of results per pass where the row allows (strided walks cost a cache or
+        // TLB miss per element, shared by the whole group), else one vector's worth.
+        let row_len = plan.dims[plan.nres - 1] as i64;
+        for vectors in [ACROSS_VECTORS, 1] {
+            let span = (vectors * w) as i64;
+            let big = cx_t.weight() > ACROSS_WEIGHT;
+            if span > row_len || (vectors > 1 && (row_len < 2 * span || big)) {
+                continue;
+            }
+            let n = g.iconst(I64, row_len);
+            let pos = g.b.ins().urem(item, n);
+            let last = g.b.ins().iadd_imm_s(pos, span);
+            let in_row =
+                g.b.ins()
+                    .icmp_imm_s(IntCC::SignedLessThanOrEqual, last, row_len);
+            let next = g.b.ins().iadd_imm_s(item, span);
+            let in_range = g.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
+            let both = g.b.ins().band(in_row, in_range);
+            let group = g.b.create_block();
+            let otherwise = g.b.create_block();
+            g.b.ins().brif(both, group, &[], otherwise, &[]);
+            g.b.switch_to_block(group);
+            across_results(g, cx_t, &red.outs, r, item, w, vectors)?;
+            g.b.def_var(w_var, next);
+            g.b.ins().jump(item_head, &[]);
+            g.b.switch_to_block(otherwise);
+        }
+    }
     let (result, block) = if r.nblocks == 1 {
         (item, None)
     } else {
@@ -1041,8 +1209,16 @@ fn reduce_nest(
             let row = cx.row(g, res_idx, lanes)?;
             g.b.def_var(k_var, k0);
             let tail = g.b.create_block();
-            groups(g, &red, &row, k_var, k1, lanes, tail)?;
+            let whole = if r.k.is_multiple_of(LANES) {
+                k1
+            } else {
+                let n = g.b.ins().isub(k1, k0);
+                let n = g.b.ins().band_imm_s(n, !(LANES as i64 - 1));
+                g.b.ins().iadd(k0, n)
+            };
+            runs(g, &red, &row, k_var, whole, lanes, tail)?;
             g.b.switch_to_block(tail);
+            red.to_scalars(g);
             if !r.k.is_multiple_of(LANES) {
                 tail_lanes(g, &red, &row, k_var, k1, done)?;
             } else {
@@ -1057,7 +1233,11 @@ fn reduce_nest(
             g.b.switch_to_block(seg_head);
             let kk = g.b.use_var(k_var);
             let more = g.b.ins().icmp(IntCC::UnsignedLessThan, kk, k1);
-            g.b.ins().brif(more, seg_body, &[], done, &[]);
+            let segs_done = g.b.create_block();
+            g.b.ins().brif(more, seg_body, &[], segs_done, &[]);
+            g.b.switch_to_block(segs_done);
+            red.to_scalars(g);
+            g.b.ins().jump(done, &[]);
             g.b.switch_to_block(seg_body);
             let l = g.iconst(I64, lq);
             let rrow = g.b.ins().udiv(kk, l);
@@ -1072,7 +1252,7 @@ fn reduce_nest(
             g.b.def_var(j_var, j0);
             let seg_end = g.b.create_block();
             if fixed {
-                groups(g, &red, &row, j_var, j1, lanes, seg_end)?;
+                runs(g, &red, &row, j_var, j1, lanes, seg_end)?;
             } else {
                 // Lane of inner index j: the flat position kk + (j - j0), mod 8.
                 let head = g.b.create_block();
@@ -1100,6 +1280,7 @@ fn reduce_nest(
             g.b.ins().jump(seg_head, &[]);
         }
     } else {
+        red.to_scalars(g);
         g.b.ins().jump(done, &[]);
     }
     g.b.switch_to_block(done);
@@ -1117,10 +1298,164 @@ fn reduce_nest(
     Ok(())
 }
 
-/// Whole groups of 8 elements at inner positions `pos..end` (the variable `pos`
-/// advances by 8), lanes fixed by position in the group; leaves `pos` at the first
-/// position not folded and continues at `after`.
-fn groups(
+/// The most element code (see `Cx::weight`) a loop body may repeat to keep lanes in
+/// place instead of rotating them.
+const UNROLL_BUDGET: usize = 64;
+
+/// Vectors of results per pass over a strided reduced axis: 64 bytes of f64 or f32.
+const ACROSS_VECTORS: usize = 4;
+/// The most code (see `Cx::weight`) an element may take for that pass to repeat it
+/// per vector of results.
+const ACROSS_WEIGHT: usize = 24;
+
+/// Work items `item..item + vectors * w` (results adjacent along the innermost result
+/// axis, one block each) computed together: per reduced position `k`, each vector of
+/// `w` results' elements folds into lane `k % 8` of those results' 8 lanes (8 vector
+/// accumulators per vector of results), then each result's lanes combine in the
+/// canonical order and are stored.
+fn across_results(
+    g: &mut Gen,
+    cx: &Cx,
+    outs: &[(usize, DType, ReduceOp)],
+    r: ReducePlan,
+    item: Value,
+    w: usize,
+    vectors: usize,
+) -> Result<()> {
+    let plan = cx.plan;
+    // In the permuted plan: result axes but the innermost, the reduced axis, then the
+    // innermost result axis (the vector axis).
+    let res_dims: Vec<usize> = plan.dims[..plan.nres - 1]
+        .iter()
+        .copied()
+        .chain([plan.dims[plan.inner()]])
+        .collect();
+    let res_idx = Cx::unflatten(g, item, &res_dims);
+    let (outer, inner_pos) = res_idx.split_at(res_idx.len() - 1);
+    let j = inner_pos[0];
+    // accs[o][v][lane]: output o, vector v of results, canonical lane.
+    let accs: Vec<Vec<Vec<Variable>>> = outs
+        .iter()
+        .map(|&(_, d, op)| {
+            g.w = w;
+            let ty = g.ty(d);
+            let id = g.lit(identity(op, d));
+            g.w = 1;
+            (0..vectors)
+                .map(|_| {
+                    (0..LANES)
+                        .map(|_| {
+                            let v = g.b.declare_var(ty);
+                            g.b.def_var(v, id);
+                            v
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    // Per element position, each vector of results folds into its lane variable for
+    // that position: unrolled over a group of 8 positions with the lanes in place, or
+    // (for large element code) one position per iteration with the lanes rotating
+    // (see `Accs::Fixed`).
+    let unroll = cx.weight() * vectors * LANES <= UNROLL_BUDGET * 2;
+    let fold = |g: &mut Gen, kk: Value, lane: Option<usize>| -> Result<()> {
+        let mut idx = outer.to_vec();
+        idx.push(kk);
+        let row = cx.row(g, idx, w)?;
+        for v in 0..vectors {
+            let at = g.b.ins().iadd_imm_s(j, (v * w) as i64);
+            g.w = w;
+            let vals = cx.eval(g, &row, at, false)?;
+            for (per_out, &(node, d, op)) in accs.iter().zip(outs) {
+                let x =
+                    vals[node].ok_or_else(|| CpuError::internal("a reduced node without value"))?;
+                let acc = g.b.use_var(per_out[v][lane.unwrap_or(0)]);
+                let folded = g.binary(reduce_binop(op), d, acc, x)?;
+                match lane {
+                    Some(l) => g.b.def_var(per_out[v][l], folded),
+                    None => rotate(g, &per_out[v], Some(folded)),
+                }
+            }
+            g.w = 1;
+        }
+        Ok(())
+    };
+    let k_var = g.b.declare_var(I64);
+    let zero = g.iconst(I64, 0);
+    g.b.def_var(k_var, zero);
+    let (step, stop) = if unroll {
+        (LANES, r.k / LANES * LANES)
+    } else {
+        (1, r.k)
+    };
+    if stop > 0 {
+        let head = g.b.create_block();
+        let body = g.b.create_block();
+        let after = g.b.create_block();
+        g.b.ins().jump(head, &[]);
+        g.b.switch_to_block(head);
+        let kk = g.b.use_var(k_var);
+        let more = g.b.ins().icmp_imm_s(IntCC::SignedLessThan, kk, stop as i64);
+        g.b.ins().brif(more, body, &[], after, &[]);
+        g.b.switch_to_block(body);
+        if unroll {
+            for lane in 0..LANES {
+                let at = g.b.ins().iadd_imm_s(kk, lane as i64);
+                fold(g, at, Some(lane))?;
+            }
+        } else {
+            fold(g, kk, None)?;
+        }
+        let next = g.b.ins().iadd_imm_s(kk, step as i64);
+        g.b.def_var(k_var, next);
+        g.b.ins().jump(head, &[]);
+        g.b.switch_to_block(after);
+    }
+    // Unrolled, the reduced length is static, so the tail's lanes are known. Rotated,
+    // lane `l` ends in variable `(l - k) mod 8`.
+    let shift = if unroll {
+        for lane in 0..r.k % LANES {
+            let at = g.iconst(I64, (stop + lane) as i64);
+            fold(g, at, Some(lane))?;
+        }
+        0
+    } else {
+        r.k % LANES
+    };
+    for (o, &(_, d, op)) in outs.iter().enumerate() {
+        let f = reduce_binop(op);
+        let sz = size(d);
+        for res in 0..vectors * w {
+            let mut lanes = Vec::with_capacity(LANES);
+            for lane in 0..LANES {
+                let var = accs[o][res / w][(lane + LANES - shift) % LANES];
+                let acc = g.b.use_var(var);
+                g.w = w;
+                let s = g.extract(d, acc, res % w);
+                g.w = 1;
+                lanes.push(s);
+            }
+            let a = g.binary(f, d, lanes[0], lanes[1])?;
+            let b = g.binary(f, d, lanes[2], lanes[3])?;
+            let c = g.binary(f, d, lanes[4], lanes[5])?;
+            let e = g.binary(f, d, lanes[6], lanes[7])?;
+            let ab = g.binary(f, d, a, b)?;
+            let ce = g.binary(f, d, c, e)?;
+            let p = g.binary(f, d, ab, ce)?;
+            let at = g.b.ins().iadd_imm_s(item, res as i64);
+            let off = g.b.ins().imul_imm_s(at, sz);
+            let addr = g.b.ins().iadd(cx.outs[o], off);
+            g.store(d, addr, p);
+        }
+    }
+    Ok(())
+}
+
+/// The elements at inner positions `pos..end` (a whole number of groups of 8, each
+/// starting at lane 0), `lanes` at a time; leaves `pos` at `end` and continues at
+/// `after`.
+fn runs(
     g: &mut Gen,
     red: &Reduction,
     row: &Row,
@@ -1129,28 +1464,41 @@ fn groups(
     lanes: usize,
     after: cranelift_codegen::ir::Block,
 ) -> Result<()> {
+    // Small element code is unrolled over a group of 8 with the lanes in place;
+    // large code is emitted once and the lanes rotate.
+    let unroll = red.cx.weight() * (LANES / lanes) <= UNROLL_BUDGET;
+    let step = if unroll { LANES } else { lanes };
     let head = g.b.create_block();
     let body = g.b.create_block();
     g.b.ins().jump(head, &[]);
     g.b.switch_to_block(head);
     let p = g.b.use_var(pos);
-    let next = g.b.ins().iadd_imm_s(p, LANES as i64);
-    let fits = g.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, end);
-    g.b.ins().brif(fits, body, &[], after, &[]);
+    let more = g.b.ins().icmp(IntCC::SignedLessThan, p, end);
+    g.b.ins().brif(more, body, &[], after, &[]);
     g.b.switch_to_block(body);
-    for sub in 0..LANES / lanes {
-        let at = g.b.ins().iadd_imm_s(p, (sub * lanes) as i64);
+    if unroll {
+        for sub in 0..LANES / lanes {
+            let at = g.b.ins().iadd_imm_s(p, (sub * lanes) as i64);
+            g.w = lanes;
+            let vals = red.cx.eval(g, row, at, false)?;
+            g.w = 1;
+            red.fold_in_place(g, sub, &vals)?;
+        }
+    } else {
         g.w = lanes;
-        let vals = red.cx.eval(g, row, at, false)?;
-        red.fold_group(g, sub, &vals)?;
+        let vals = red.cx.eval(g, row, p, false)?;
         g.w = 1;
+        red.fold_rotate(g, &vals)?;
     }
+    let next = g.b.ins().iadd_imm_s(p, step as i64);
     g.b.def_var(pos, next);
     g.b.ins().jump(head, &[]);
     Ok(())
 }
 
-/// The last `end - pos < 8` elements of the reduced space, one lane each.
+/// The last `end - pos < 8` elements of the reduced space, into scalar lanes
+/// `0..end - pos`: eight rotations in all, folding only while elements remain, so the
+/// lanes end where they started.
 fn tail_lanes(
     g: &mut Gen,
     red: &Reduction,
@@ -1161,21 +1509,35 @@ fn tail_lanes(
 ) -> Result<()> {
     let p = g.b.use_var(pos);
     let left = g.b.ins().isub(end, p);
-    for lane in 0..LANES - 1 {
-        let body = g.b.create_block();
-        let next = g.b.create_block();
-        let has =
-            g.b.ins()
-                .icmp_imm_s(IntCC::UnsignedGreaterThan, left, lane as i64);
-        g.b.ins().brif(has, body, &[], done, &[]);
-        g.b.switch_to_block(body);
-        let at = g.b.ins().iadd_imm_s(p, lane as i64);
-        g.w = 1;
-        let vals = red.cx.eval(g, row, at, false)?;
-        red.fold_lane(g, lane, &vals)?;
-        g.b.ins().jump(next, &[]);
-        g.b.switch_to_block(next);
-    }
-    g.b.ins().jump(done, &[]);
+    let i_var = g.b.declare_var(I64);
+    let zero = g.iconst(I64, 0);
+    g.b.def_var(i_var, zero);
+    let head = g.b.create_block();
+    let fold = g.b.create_block();
+    let skip = g.b.create_block();
+    let next = g.b.create_block();
+    let any = g.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
+    g.b.ins().brif(any, head, &[], done, &[]);
+    g.b.switch_to_block(head);
+    let i = g.b.use_var(i_var);
+    let more = g.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, LANES as i64);
+    let body = g.b.create_block();
+    g.b.ins().brif(more, body, &[], done, &[]);
+    g.b.switch_to_block(body);
+    let has = g.b.ins().icmp(IntCC::SignedLessThan, i, left);
+    g.b.ins().brif(has, fold, &[], skip, &[]);
+    g.b.switch_to_block(fold);
+    let at = g.b.ins().iadd(p, i);
+    g.w = 1;
+    let vals = red.cx.eval(g, row, at, false)?;
+    red.fold_scalar_rotate(g, Some(&vals))?;
+    g.b.ins().jump(next, &[]);
+    g.b.switch_to_block(skip);
+    red.fold_scalar_rotate(g, None)?;
+    g.b.ins().jump(next, &[]);
+    g.b.switch_to_block(next);
+    let i1 = g.b.ins().iadd_imm_s(i, 1);
+    g.b.def_var(i_var, i1);
+    g.b.ins().jump(head, &[]);
     Ok(())
 }

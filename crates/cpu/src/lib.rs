@@ -12,6 +12,7 @@
 //! - [`math`] — vectorised polynomial kernels for `exp`, `log`, `sin`, … emitted inline.
 //! - [`gemm`] — matrix products through a GEMM library.
 //! - [`plan`] — the fusion planner: IR function → program of kernels and steps.
+//! - [`program`] — a planned function compiled and run step by step.
 //! - [`error`] — what could not be compiled or run.
 
 pub mod codegen;
@@ -22,4 +23,5 @@ pub mod jit;
 pub mod kernel;
 pub mod math;
 pub mod plan;
+pub mod program;
 pub mod reference;

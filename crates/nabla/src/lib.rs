@@ -63,7 +63,7 @@ impl IrTransform {
 pub enum Backend {
     /// The reference interpreter (the oracle every backend is tested against).
     Interp,
-    /// Native code via Cranelift, in parallel (not built yet).
+    /// Fused kernels compiled to native code with Cranelift, run in parallel.
     Cpu,
     /// WGSL compute shaders via wgpu (not built yet).
     Gpu,
@@ -178,18 +178,16 @@ impl Session {
     pub fn with_backend(backend: Backend) -> Result<Session, Diagnostic> {
         match backend {
             Backend::Interp => Ok(Session::new()),
-            Backend::Cpu | Backend::Gpu => Err(Diagnostic::error(
+            Backend::Cpu => {
+                let mut s = Session::new();
+                s.host.use_cpu();
+                Ok(s)
+            }
+            Backend::Gpu => Err(Diagnostic::error(
                 Code::BACKEND_UNAVAILABLE,
-                format!(
-                    "the {} backend is not available in this build yet",
-                    if backend == Backend::Cpu {
-                        "cpu"
-                    } else {
-                        "gpu"
-                    }
-                ),
+                "the gpu backend is not available in this build yet",
             )
-            .hint("use `--backend interp` (the reference interpreter)")),
+            .hint("use `--backend cpu` or `--backend interp`")),
         }
     }
 

@@ -1,6 +1,9 @@
-//! The host the evaluator runs on: primitives and traced functions go to the reference
-//! interpreter; `print`, `load`, `save` and `use` go to the terminal and file system.
+//! The host the evaluator runs on: primitives go to the reference interpreter, traced
+//! functions to the session's backend (the interpreter, or the CPU backend's compiled
+//! programs, cached per function); `print`, `load`, `save` and `use` go to the terminal
+//! and file system.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -15,6 +18,33 @@ pub struct RuntimeHost {
     pub capture: bool,
     pub captured: String,
     pub base_dir: Option<PathBuf>,
+    /// Compiled programs when the CPU backend runs traced functions.
+    cpu: Option<CpuBackend>,
+}
+
+/// The CPU backend's state: compiled programs keyed by the traced function they came
+/// from (the `Rc` is kept so its address cannot be reused by another function).
+struct CpuBackend {
+    compiled: HashMap<usize, (Rc<Func>, Rc<nabla_cpu::program::Compiled>)>,
+    threads: usize,
+}
+
+/// The interpreter runs what the CPU backend does not compile yet.
+struct InterpFallback;
+
+impl nabla_cpu::program::Fallback for InterpFallback {
+    fn apply(&self, prim: &Prim, args: &[Array]) -> Result<Vec<Array>, Diagnostic> {
+        nabla_interp::apply(prim, args).map_err(Diagnostic::from)
+    }
+}
+
+/// Worker threads: `NABLA_THREADS`, else every available core.
+fn thread_count() -> usize {
+    std::env::var("NABLA_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 impl RuntimeHost {
@@ -23,7 +53,16 @@ impl RuntimeHost {
             capture: false,
             captured: String::new(),
             base_dir: None,
+            cpu: None,
         }
+    }
+
+    /// Runs traced functions with the CPU backend from now on.
+    pub fn use_cpu(&mut self) {
+        self.cpu = Some(CpuBackend {
+            compiled: HashMap::new(),
+            threads: thread_count(),
+        });
     }
 
     fn resolve(&self, path: &str) -> PathBuf {
@@ -45,8 +84,26 @@ impl Host for RuntimeHost {
         func: &Rc<Func>,
         args: &[Array],
     ) -> Result<(Vec<Array>, CallTiming), Diagnostic> {
-        let outs = nabla_interp::eval_func(func, args).map_err(Diagnostic::from)?;
-        Ok((outs, CallTiming::default()))
+        let Some(cpu) = self.cpu.as_mut() else {
+            let outs = nabla_interp::eval_func(func, args).map_err(Diagnostic::from)?;
+            return Ok((outs, CallTiming::default()));
+        };
+        let key = Rc::as_ptr(func) as usize;
+        let mut timing = CallTiming::default();
+        let compiled = match cpu.compiled.get(&key) {
+            Some((_, c)) => c.clone(),
+            None => {
+                let started = std::time::Instant::now();
+                let c = Rc::new(
+                    nabla_cpu::program::Compiled::new(func).map_err(|e| e.to_diagnostic())?,
+                );
+                timing.compile_s = started.elapsed().as_secs_f64();
+                cpu.compiled.insert(key, (func.clone(), c.clone()));
+                c
+            }
+        };
+        let outs = compiled.run(args, cpu.threads, &InterpFallback)?;
+        Ok((outs, timing))
     }
 
     fn print(&mut self, text: &str) {

@@ -1,7 +1,7 @@
 //! Runs the JAX oracle cases (`tests/oracle/jax_cases.json`) through the embedding API
 //! on the reference interpreter and compares with JAX's results.
 
-use nabla::{Array, DType, Data, Output, Session};
+use nabla::{Array, Backend, DType, Data, Output, Session};
 use serde_json::Value as Json;
 
 const TRANSFORMS: &[&str] = &[
@@ -136,9 +136,9 @@ fn compare(got: &Output, want: &Output, tol: f64, path: &str) -> Result<(), Stri
 const KNOWN_LAST_ULP: &[&str] = &["uniform_f64_bits", "split_uniform"];
 
 /// Runs one case through the API: `Ok` when it matches JAX under the oracle's rule.
-fn run_case(case: &Json) -> Result<(), String> {
+fn run_case(case: &Json, backend: Backend) -> Result<(), String> {
     let name = case["name"].as_str().unwrap();
-    let mut s = Session::new();
+    let mut s = Session::with_backend(backend).map_err(|d| d.message)?;
     let diags = s.check_source(name, case["source"].as_str().unwrap());
     if diags.has_errors() {
         return Err(format!("{name}: {}", s.render(&diags)));
@@ -171,7 +171,10 @@ fn run_case(case: &Json) -> Result<(), String> {
 #[test]
 fn every_case_matches_jax_on_the_interpreter() {
     let all = cases();
-    let failures: Vec<String> = all.iter().filter_map(|c| run_case(c).err()).collect();
+    let failures: Vec<String> = all
+        .iter()
+        .filter_map(|c| run_case(c, Backend::Interp).err())
+        .collect();
     assert!(all.len() >= 148, "only {} cases", all.len());
     assert!(
         failures.is_empty(),
@@ -186,4 +189,20 @@ fn every_case_matches_jax_on_the_interpreter() {
 fn transform_cases_are_recognised() {
     let n = cases().iter().filter(|c| uses_transform(c)).count();
     assert_eq!(n, 58);
+}
+
+#[test]
+fn every_case_matches_jax_on_the_cpu_backend() {
+    let all = cases();
+    let failures: Vec<String> = all
+        .iter()
+        .filter_map(|c| run_case(c, Backend::Cpu).err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed on cpu:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
 }

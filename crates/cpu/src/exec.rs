@@ -1,0 +1,389 @@
+//! Running a compiled kernel on arrays: checks the arrays against the kernel, allocates
+//! the outputs, splits the work items across a thread pool, and combines reduction
+//! blocks in the canonical order.
+//!
+//! Every work item is computed by exactly one call and no item depends on how the range
+//! was split, and blocks are combined by `canonical::tree` afterwards, so results are
+//! bitwise identical for every thread count.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use nabla_ir::canonical::{self, BLOCK};
+use nabla_ir::{Array, Data, ReduceOp, Scalar};
+use rayon::prelude::*;
+use rayon::ThreadPool;
+
+use crate::codegen::CompiledKernel;
+use crate::error::{CpuError, Result};
+use crate::jit::{Buf, BufMut};
+use crate::kernel::{Kernel, Node, Output};
+
+/// Work per task: enough that scheduling costs are noise, so small problems stay on
+/// the calling thread.
+const GRAIN_ELEMENTS: usize = 32 * 1024;
+/// Tasks per thread, for load balance when rows or blocks cost unequal time.
+const TASKS_PER_THREAD: usize = 4;
+
+/// Runs `compiled` (compiled from `kernel`) on `inputs` (one array per kernel input,
+/// each exactly the input's dtype and length) with up to `threads` threads. Store
+/// outputs have the kernel's shape; reduce outputs the leading `rank - nreduce` axes.
+pub fn run(
+    kernel: &Kernel,
+    compiled: &CompiledKernel,
+    inputs: &[&Array],
+    threads: usize,
+) -> Result<Vec<Array>> {
+    if !same_kernel(compiled.kernel(), kernel) {
+        return Err(CpuError::internal(
+            "a compiled kernel run as a different kernel",
+        ));
+    }
+    if inputs.len() != kernel.inputs.len() {
+        return Err(CpuError::internal(format!(
+            "a kernel of {} inputs given {} arrays",
+            kernel.inputs.len(),
+            inputs.len()
+        )));
+    }
+    for (i, (a, input)) in inputs.iter().zip(&kernel.inputs).enumerate() {
+        if a.dtype() != input.dtype || a.len() != input.len {
+            return Err(CpuError::internal(format!(
+                "input {i} is {} elements of {} where the kernel reads {} of {}",
+                a.len(),
+                a.dtype(),
+                input.len,
+                input.dtype
+            )));
+        }
+    }
+    let jit = compiled.jit();
+    let bufs: Vec<Buf> = inputs.iter().map(|a| buf(a.data())).collect();
+    let items = compiled.work_items();
+    let dtypes = jit.footprint().outputs.clone();
+    // Every bounds check, before any thread starts: an empty call checks all buffers.
+    {
+        let mut empty: Vec<Data> = dtypes
+            .iter()
+            .map(|&d| Data::filled(Scalar::zero(d), 0))
+            .collect();
+        let mut none: Vec<BufMut> = empty.iter_mut().map(buf_mut).collect();
+        jit.call(&bufs, &mut none, 0, 0)?;
+    }
+    for &d in &dtypes {
+        nabla_ir::array::check_alloc(&[items], d)
+            .map_err(|e| CpuError::unsupported(e.to_string()))?;
+    }
+    let mut outs: Vec<Data> = dtypes
+        .iter()
+        .map(|&d| Data::filled(Scalar::zero(d), items))
+        .collect();
+    let grain = match compiled.reduce_shape() {
+        None => GRAIN_ELEMENTS,
+        Some(r) => (GRAIN_ELEMENTS / r.k.clamp(1, BLOCK)).max(1),
+    };
+    let ranges = split(items, grain, threads);
+    let mut tasks: Vec<(usize, usize, Vec<BufMut>)> =
+        ranges.iter().map(|&(s, e)| (s, e, Vec::new())).collect();
+    for data in outs.iter_mut() {
+        for (task, chunk) in tasks.iter_mut().zip(chunks(data, &ranges)) {
+            task.2.push(chunk);
+        }
+    }
+    if tasks.len() <= 1 {
+        for (s, e, mut chunk) in tasks {
+            jit.call(&bufs, &mut chunk, s, e)?;
+        }
+    } else {
+        pool(threads)?.install(|| {
+            tasks
+                .into_par_iter()
+                .try_for_each(|(s, e, mut chunk)| jit.call(&bufs, &mut chunk, s, e))
+        })?;
+    }
+    let rank = kernel.shape.len();
+    let mut arrays = Vec::with_capacity(outs.len());
+    for (data, out) in outs.into_iter().zip(&kernel.outputs) {
+        let (shape, data) = match (out, compiled.reduce_shape()) {
+            (Output::Store { .. }, _) => (kernel.shape.clone(), data),
+            (Output::Reduce { op, nreduce, .. }, Some(r)) => {
+                let data = if r.nblocks == 1 {
+                    data
+                } else {
+                    finish_reduce(*op, &data, r.results, r.nblocks)?
+                };
+                (kernel.shape[..rank - nreduce].to_vec(), data)
+            }
+            (Output::Reduce { .. }, None) => {
+                return Err(CpuError::internal("a reduction compiled as a store kernel"))
+            }
+        };
+        arrays.push(Array::new(shape, data).map_err(|e| CpuError::internal(e.to_string()))?);
+    }
+    Ok(arrays)
+}
+
+/// Structural equality with literals compared by bits (a NaN literal equals itself).
+fn same_kernel(a: &Kernel, b: &Kernel) -> bool {
+    let bits = |s: &Scalar| match *s {
+        Scalar::F32(v) => Scalar::U32(v.to_bits()),
+        Scalar::F64(v) => Scalar::I64(v.to_bits() as i64),
+        other => other,
+    };
+    a.shape == b.shape
+        && a.inputs == b.inputs
+        && a.dtypes == b.dtypes
+        && a.outputs == b.outputs
+        && a.nodes.len() == b.nodes.len()
+        && a.nodes.iter().zip(&b.nodes).all(|pair| match pair {
+            (Node::Lit(x), Node::Lit(y)) => x.dtype() == y.dtype() && bits(x) == bits(y),
+            (x, y) => x == y,
+        })
+}
+
+/// Splits `0..items` into contiguous ranges of at least `grain` items (but for a
+/// single range), at most `TASKS_PER_THREAD` per thread.
+fn split(items: usize, grain: usize, threads: usize) -> Vec<(usize, usize)> {
+    if items == 0 {
+        return Vec::new();
+    }
+    let most = if threads <= 1 {
+        1
+    } else {
+        threads.saturating_mul(TASKS_PER_THREAD)
+    };
+    let n = items.div_ceil(grain.max(1)).clamp(1, most);
+    let at = |t: usize| (items as u128 * t as u128 / n as u128) as usize;
+    (0..n).map(|t| (at(t), at(t + 1))).collect()
+}
+
+/// One rayon pool per thread count, built on first use and kept.
+fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        // A panic while holding the lock leaves the map itself consistent.
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(p) = pools.get(&threads) {
+        return Ok(Arc::clone(p));
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("nabla-cpu-{i}"))
+        .build()
+        .map_err(|e| CpuError::internal(format!("starting {threads} threads: {e}")))?;
+    let p = Arc::new(p);
+    pools.insert(threads, Arc::clone(&p));
+    Ok(p)
+}
+
+fn buf(d: &Data) -> Buf<'_> {
+    match d {
+        Data::Bool(v) => Buf::Bool(v),
+        Data::I32(v) => Buf::I32(v),
+        Data::I64(v) => Buf::I64(v),
+        Data::U32(v) => Buf::U32(v),
+        Data::F32(v) => Buf::F32(v),
+        Data::F64(v) => Buf::F64(v),
+    }
+}
+
+fn buf_mut(d: &mut Data) -> BufMut<'_> {
+    match d {
+        Data::Bool(v) => BufMut::Bool(v),
+        Data::I32(v) => BufMut::I32(v),
+        Data::I64(v) => BufMut::I64(v),
+        Data::U32(v) => BufMut::U32(v),
+        Data::F32(v) => BufMut::F32(v),
+        Data::F64(v) => BufMut::F64(v),
+    }
+}
+
+/// Disjoint mutable chunks of `data`, one per range (ranges are contiguous and
+/// increasing from 0).
+fn chunks<'a>(data: &'a mut Data, ranges: &[(usize, usize)]) -> Vec<BufMut<'a>> {
+    fn cut<'a, T>(
+        mut rest: &'a mut [T],
+        ranges: &[(usize, usize)],
+        wrap: fn(&'a mut [T]) -> BufMut<'a>,
+    ) -> Vec<BufMut<'a>> {
+        let mut out = Vec::with_capacity(ranges.len());
+        for &(s, e) in ranges {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(e - s);
+            out.push(wrap(head));
+            rest = tail;
+        }
+        out
+    }
+    match data {
+        Data::Bool(v) => cut(v, ranges, BufMut::Bool),
+        Data::I32(v) => cut(v, ranges, BufMut::I32),
+        Data::I64(v) => cut(v, ranges, BufMut::I64),
+        Data::U32(v) => cut(v, ranges, BufMut::U32),
+        Data::F32(v) => cut(v, ranges, BufMut::F32),
+        Data::F64(v) => cut(v, ranges, BufMut::F64),
+    }
+}
+
+/// Combines each result's `nblocks` block partials (stored result-major) by the
+/// canonical block tree, with the interpreter's arithmetic for `op`: the result is
+/// bitwise `canonical::fold` over the elements the partials came from.
+pub fn finish_reduce(
+    op: ReduceOp,
+    partials: &Data,
+    results: usize,
+    nblocks: usize,
+) -> Result<Data> {
+    if nblocks == 0 || Some(partials.len()) != results.checked_mul(nblocks) {
+        return Err(CpuError::internal(format!(
+            "{} partials for {results} results of {nblocks} blocks",
+            partials.len()
+        )));
+    }
+    let rejects = || CpuError::internal(format!("{} of {} partials", op.name(), partials.dtype()));
+    Ok(match partials {
+        Data::Bool(v) => Data::Bool(tree_all(v, nblocks, bool_op(op).ok_or_else(rejects)?)),
+        Data::I32(v) => Data::I32(tree_all(v, nblocks, ints::i32_op(op).ok_or_else(rejects)?)),
+        Data::I64(v) => Data::I64(tree_all(v, nblocks, ints::i64_op(op).ok_or_else(rejects)?)),
+        Data::U32(v) => Data::U32(tree_all(v, nblocks, ints::u32_op(op).ok_or_else(rejects)?)),
+        Data::F32(v) => Data::F32(tree_all(
+            v,
+            nblocks,
+            floats::f32_op(op).ok_or_else(rejects)?,
+        )),
+        Data::F64(v) => Data::F64(tree_all(
+            v,
+            nblocks,
+            floats::f64_op(op).ok_or_else(rejects)?,
+        )),
+    })
+}
+
+fn tree_all<T: Copy>(v: &[T], nblocks: usize, op: fn(T, T) -> T) -> Vec<T> {
+    v.chunks_exact(nblocks)
+        .map(|row| canonical::tree(0, nblocks, &|b| row[b], &op))
+        .collect()
+}
+
+/// With false < true, max is `or` and min is `and`.
+fn bool_op(op: ReduceOp) -> Option<fn(bool, bool) -> bool> {
+    match op {
+        ReduceOp::And | ReduceOp::Min => Some(|a, b| a & b),
+        ReduceOp::Or | ReduceOp::Max => Some(|a, b| a | b),
+        ReduceOp::Sum | ReduceOp::Prod => None,
+    }
+}
+
+mod ints {
+    use nabla_ir::ReduceOp;
+
+    macro_rules! int_op {
+        ($name:ident, $t:ty) => {
+            /// Wrapping arithmetic, as the interpreter's integers.
+            pub(super) fn $name(op: ReduceOp) -> Option<fn($t, $t) -> $t> {
+                match op {
+                    ReduceOp::Sum => Some(<$t>::wrapping_add),
+                    ReduceOp::Prod => Some(<$t>::wrapping_mul),
+                    ReduceOp::Max => Some(Ord::max),
+                    ReduceOp::Min => Some(Ord::min),
+                    ReduceOp::And | ReduceOp::Or => None,
+                }
+            }
+        };
+    }
+    int_op!(i32_op, i32);
+    int_op!(i64_op, i64);
+    int_op!(u32_op, u32);
+}
+
+mod floats {
+    use nabla_ir::ReduceOp;
+
+    macro_rules! float_op {
+        ($name:ident, $t:ty) => {
+            /// Max and min propagate NaN (the first operand's when both are) and order
+            /// `-0 < +0`, as the interpreter's `max_nan`/`min_nan`.
+            pub(super) fn $name(op: ReduceOp) -> Option<fn($t, $t) -> $t> {
+                match op {
+                    ReduceOp::Sum => Some(|a, b| a + b),
+                    ReduceOp::Prod => Some(|a, b| a * b),
+                    ReduceOp::Max => Some(|a: $t, b: $t| {
+                        if a.is_nan() {
+                            a
+                        } else if b.is_nan() {
+                            b
+                        } else if a > b {
+                            a
+                        } else if b > a {
+                            b
+                        } else if a.is_sign_negative() {
+                            b
+                        } else {
+                            a
+                        }
+                    }),
+                    ReduceOp::Min => Some(|a: $t, b: $t| {
+                        if a.is_nan() {
+                            a
+                        } else if b.is_nan() {
+                            b
+                        } else if a < b {
+                            a
+                        } else if b < a {
+                            b
+                        } else if a.is_sign_negative() {
+                            a
+                        } else {
+                            b
+                        }
+                    }),
+                    ReduceOp::And | ReduceOp::Or => None,
+                }
+            }
+        };
+    }
+    float_op!(f32_op, f32);
+    float_op!(f64_op, f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_everything_once() {
+        for (items, grain, threads) in [(0, 1, 4), (1, 1, 4), (10, 3, 1), (100, 7, 3), (5, 100, 8)]
+        {
+            let r = split(items, grain, threads);
+            let mut next = 0;
+            for &(s, e) in &r {
+                assert_eq!(s, next);
+                assert!(e > s);
+                next = e;
+            }
+            assert_eq!(next, items);
+            if threads <= 1 {
+                assert!(r.len() <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn finish_matches_the_canonical_fold() {
+        let n = 5 * BLOCK + 17;
+        let xs: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.4)
+            .collect();
+        let nblocks = n.div_ceil(BLOCK);
+        let partials: Vec<f64> = (0..nblocks)
+            .map(|b| {
+                let (lo, hi) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
+                canonical::fold(hi - lo, 0.0, |i| xs[lo + i], |a, b| a + b)
+            })
+            .collect();
+        let got = finish_reduce(ReduceOp::Sum, &Data::F64(partials), 1, nblocks).unwrap();
+        let want = canonical::fold(n, 0.0, |i| xs[i], |a, b| a + b);
+        assert_eq!(got, Data::F64(vec![want]));
+    }
+}

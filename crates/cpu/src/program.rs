@@ -1,0 +1,126 @@
+//! Running a planned function: kernels compiled once per program, then executed step
+//! by step on a slot table of arrays.
+
+use nabla_diag::Diagnostic;
+use nabla_ir::{Array, Func, Prim};
+
+use crate::codegen::{compile, CompiledKernel};
+use crate::error::{CpuError, Result};
+use crate::plan::{plan, Operand, Program, Step};
+
+/// Runs the primitives the backend does not compile yet (the driver supplies the
+/// reference interpreter's).
+pub trait Fallback {
+    fn apply(&self, prim: &Prim, args: &[Array]) -> std::result::Result<Vec<Array>, Diagnostic>;
+}
+
+/// A function compiled for the CPU: its program and one compiled kernel per kernel step.
+pub struct Compiled {
+    pub program: Program,
+    kernels: Vec<Option<CompiledKernel>>,
+}
+
+impl Compiled {
+    /// Plans `f` and compiles every kernel.
+    pub fn new(f: &Func) -> Result<Compiled> {
+        let program = plan(f)?;
+        let kernels = program
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Kernel { kernel, .. } => compile(kernel).map(Some),
+                Step::View { .. } | Step::Const { .. } | Step::Eqn { .. } => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Compiled { program, kernels })
+    }
+
+    /// Runs the program on `args` with `threads` worker threads.
+    pub fn run(
+        &self,
+        args: &[Array],
+        threads: usize,
+        fallback: &dyn Fallback,
+    ) -> std::result::Result<Vec<Array>, Diagnostic> {
+        let p = &self.program;
+        if args.len() != p.params.len() {
+            return Err(CpuError::internal(format!(
+                "{} takes {} arguments, {} given",
+                p.name,
+                p.params.len(),
+                args.len()
+            ))
+            .to_diagnostic());
+        }
+        let mut slots: Vec<Option<Array>> = vec![None; p.nslots];
+        for (&s, a) in p.params.iter().zip(args) {
+            slots[s] = Some(a.clone());
+        }
+        let get = |slots: &[Option<Array>], s: usize| -> std::result::Result<Array, Diagnostic> {
+            slots[s].clone().ok_or_else(|| {
+                CpuError::internal(format!("slot {s} is read before it is written")).to_diagnostic()
+            })
+        };
+        for (step, compiled) in p.steps.iter().zip(&self.kernels) {
+            match step {
+                Step::Kernel {
+                    kernel,
+                    inputs,
+                    outputs,
+                    ..
+                } => {
+                    let ins = inputs
+                        .iter()
+                        .map(|&s| get(&slots, s))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    let refs: Vec<&Array> = ins.iter().collect();
+                    let ck = compiled.as_ref().ok_or_else(|| {
+                        CpuError::internal("a kernel step was not compiled").to_diagnostic()
+                    })?;
+                    let outs = crate::exec::run(kernel, ck, &refs, threads)
+                        .map_err(|e| e.to_diagnostic())?;
+                    for (&s, o) in outputs.iter().zip(outs) {
+                        slots[s] = Some(o);
+                    }
+                }
+                Step::View {
+                    input,
+                    shape,
+                    output,
+                } => {
+                    let a = get(&slots, *input)?;
+                    let v = a
+                        .reshaped(shape.clone())
+                        .map_err(|e| CpuError::internal(e.to_string()).to_diagnostic())?;
+                    slots[*output] = Some(v);
+                }
+                Step::Const { value, output } => slots[*output] = Some(value.clone()),
+                Step::Eqn {
+                    prim,
+                    args,
+                    outputs,
+                    span,
+                } => {
+                    let ins = args
+                        .iter()
+                        .map(|a| match a {
+                            Operand::Slot(s) => get(&slots, *s),
+                            Operand::Lit(x) => Ok(Array::scalar(*x)),
+                        })
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    let outs = fallback.apply(prim, &ins).map_err(|d| d.or_at(*span))?;
+                    for (&s, o) in outputs.iter().zip(outs) {
+                        slots[s] = Some(o);
+                    }
+                }
+            }
+        }
+        p.results
+            .iter()
+            .map(|r| match r {
+                Operand::Slot(s) => get(&slots, *s),
+                Operand::Lit(x) => Ok(Array::scalar(*x)),
+            })
+            .collect()
+    }
+}
