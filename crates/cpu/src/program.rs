@@ -108,7 +108,27 @@ impl Compiled {
                             Operand::Lit(x) => Ok(Array::scalar(*x)),
                         })
                         .collect::<std::result::Result<Vec<_>, _>>()?;
-                    let outs = fallback.apply(prim, &ins).map_err(|d| d.or_at(*span))?;
+                    let outs = match prim {
+                        // Matrix products run on the GEMM library; compensated ones keep
+                        // the reference implementation until they are compiled.
+                        Prim::DotGeneral {
+                            lhs_contract,
+                            rhs_contract,
+                            lhs_batch,
+                            rhs_batch,
+                            compensated: false,
+                        } if ins.len() == 2 => vec![crate::gemm::dot_general(
+                            &ins[0],
+                            &ins[1],
+                            lhs_contract,
+                            rhs_contract,
+                            lhs_batch,
+                            rhs_batch,
+                            threads,
+                        )
+                        .map_err(|e| e.at(*span).to_diagnostic())?],
+                        _ => fallback.apply(prim, &ins).map_err(|d| d.or_at(*span))?,
+                    };
                     for (&s, o) in outputs.iter().zip(outs) {
                         slots[s] = Some(o);
                     }
