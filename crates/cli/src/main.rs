@@ -29,6 +29,10 @@ enum Command {
         /// Where traced functions run: interp (the reference interpreter), cpu or gpu.
         #[arg(long, default_value = "interp")]
         backend: String,
+        /// After the run, print to stderr where the time went: per phase, and on the cpu
+        /// backend per program step (kernel or primitive), slowest first.
+        #[arg(long)]
+        profile: bool,
     },
     /// Report every diagnostic of a script without running it.
     Check { file: PathBuf },
@@ -54,6 +58,10 @@ enum Command {
         /// (fold, cse, dce, simplify). By default every stage runs.
         #[arg(long, value_name = "STAGE")]
         after: Option<String>,
+        /// Print the CPU backend's plan of the resulting function instead of its IR: the
+        /// fused kernels, the slots each reads and writes, and why each kernel ends.
+        #[arg(long)]
+        kernels: bool,
     },
     /// An interactive session: statements run as you type them; state survives errors.
     Repl,
@@ -69,7 +77,11 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run { file, backend } => {
+        Command::Run {
+            file,
+            backend,
+            profile,
+        } => {
             let Some(b) = Backend::from_name(&backend) else {
                 eprintln!("error: unknown backend `{backend}` (use interp, cpu or gpu)");
                 return ExitCode::from(2);
@@ -82,7 +94,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match s.run_file(&file) {
+            s.set_profiling(profile);
+            let result = s.run_file(&file);
+            if profile {
+                eprint!("{}", s.profile_report());
+            }
+            match result {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(d) => fail(&s, &d),
             }
@@ -124,6 +141,7 @@ fn main() -> ExitCode {
             jvp,
             vmap,
             after,
+            kernels,
         } => {
             let types = match nabla::parse_types(&args) {
                 Ok(t) => t,
@@ -145,9 +163,15 @@ fn main() -> ExitCode {
             } else {
                 None
             };
-            match s.ir(&func, &types, transform, after.as_deref()) {
-                Ok(f) => {
-                    println!("{f}");
+            let text = if kernels {
+                s.kernels(&func, &types, transform, after.as_deref())
+            } else {
+                s.ir(&func, &types, transform, after.as_deref())
+                    .map(|f| format!("{f}\n"))
+            };
+            match text {
+                Ok(t) => {
+                    print!("{t}");
                     ExitCode::SUCCESS
                 }
                 Err(d) => fail(&s, &d),

@@ -153,3 +153,57 @@ fn ir_shows_transforms_and_every_stage() {
     let (code, _, _) = ir(&["--grad", "--vmap"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn ir_kernels_prints_the_cpu_plan() {
+    let kernels = |func: &str, types: &str| {
+        nabla(&[
+            "ir",
+            "examples/poly.nbl",
+            "--fn",
+            func,
+            "--args",
+            types,
+            "--kernels",
+        ])
+    };
+    // The whole polynomial fuses into one elementwise kernel.
+    let (code, out, err) = kernels("poly", "f64[5], f64[5]");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(": kernel over")).count(),
+        1,
+        "{out}"
+    );
+    assert!(out.starts_with("program poly (1 steps)"), "{out}");
+    assert!(
+        out.contains("reads [0, 1]") && out.contains("ends because"),
+        "{out}"
+    );
+    // A sum of squares is one reducing kernel.
+    let (code, out, err) = kernels("|x| sum(x * x)", "f64[100]");
+    assert_eq!(code, 0, "{err}");
+    let ks: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(": kernel over"))
+        .collect();
+    assert_eq!(ks.len(), 1, "{out}");
+    assert!(ks[0].contains("reduce_sum over 1 axes"), "{out}");
+}
+
+#[test]
+fn run_profile_reports_phases_and_kernels_on_stderr() {
+    let (code, plain, _) = nabla(&["run", "--backend", "cpu", "examples/poly.nbl"]);
+    assert_eq!(code, 0);
+    let (code, out, err) = nabla(&["run", "--backend", "cpu", "--profile", "examples/poly.nbl"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, plain);
+    for word in ["compile", "trace", "run", "kernel"] {
+        assert!(err.contains(word), "{word}: {err}");
+    }
+    // The interpreter has phases but no program steps.
+    let (code, out, err) = nabla(&["run", "--profile", "examples/poly.nbl"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, plain);
+    assert!(err.contains("compile") && !err.contains("kernel"), "{err}");
+}

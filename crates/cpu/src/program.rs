@@ -1,5 +1,8 @@
 //! Running a planned function: kernels compiled once per program, then executed step
-//! by step on a slot table of arrays.
+//! by step on a slot table of arrays, optionally timing every step into a [`Profile`].
+
+use std::collections::HashMap;
+use std::time::Instant;
 
 use nabla_diag::Diagnostic;
 use nabla_ir::{Array, Func, Prim};
@@ -12,6 +15,71 @@ use crate::plan::{plan, Operand, Program, Step};
 /// reference interpreter's).
 pub trait Fallback {
     fn apply(&self, prim: &Prim, args: &[Array]) -> std::result::Result<Vec<Array>, Diagnostic>;
+}
+
+/// Time spent in program steps, accumulated across runs (and programs) by a label
+/// naming the step: the program, the step index and what it is (a kernel's shape, a
+/// primitive's name).
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    steps: HashMap<String, StepStat>,
+}
+
+/// The total time and call count of one profiled step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepStat {
+    pub seconds: f64,
+    pub calls: u64,
+}
+
+impl Profile {
+    pub fn new() -> Profile {
+        Profile::default()
+    }
+
+    /// Adds one call of `seconds` to the step labelled `label`.
+    pub fn record(&mut self, label: &str, seconds: f64) {
+        let st = match self.steps.get_mut(label) {
+            Some(st) => st,
+            None => self.steps.entry(label.to_string()).or_default(),
+        };
+        st.seconds += seconds;
+        st.calls += 1;
+    }
+
+    /// The steps, slowest first (ties by label).
+    pub fn sorted(&self) -> Vec<(&str, &StepStat)> {
+        let mut v: Vec<(&str, &StepStat)> =
+            self.steps.iter().map(|(k, s)| (k.as_str(), s)).collect();
+        v.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds).then(a.0.cmp(b.0)));
+        v
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The total time of every step.
+    pub fn total_seconds(&self) -> f64 {
+        self.steps.values().map(|s| s.seconds).sum()
+    }
+}
+
+/// A step's profile label: `program#index kind`.
+fn step_label(program: &str, i: usize, step: &Step) -> String {
+    match step {
+        Step::Kernel {
+            kernel, outputs, ..
+        } => format!(
+            "{program}#{i} kernel over {:?} ({} nodes, {} outputs)",
+            kernel.shape,
+            kernel.nodes.len(),
+            outputs.len()
+        ),
+        Step::View { shape, .. } => format!("{program}#{i} view as {shape:?}"),
+        Step::Const { .. } => format!("{program}#{i} constant"),
+        Step::Eqn { prim, .. } => format!("{program}#{i} {}", prim.name()),
+    }
 }
 
 /// A function compiled for the CPU: its program and one compiled kernel per kernel step.
@@ -42,6 +110,18 @@ impl Compiled {
         threads: usize,
         fallback: &dyn Fallback,
     ) -> std::result::Result<Vec<Array>, Diagnostic> {
+        self.run_profiled(args, threads, fallback, None)
+    }
+
+    /// [`Compiled::run`], adding each step's time to `profile` when one is given (no
+    /// clock is read otherwise).
+    pub fn run_profiled(
+        &self,
+        args: &[Array],
+        threads: usize,
+        fallback: &dyn Fallback,
+        mut profile: Option<&mut Profile>,
+    ) -> std::result::Result<Vec<Array>, Diagnostic> {
         let p = &self.program;
         if args.len() != p.params.len() {
             return Err(CpuError::internal(format!(
@@ -61,7 +141,8 @@ impl Compiled {
                 CpuError::internal(format!("slot {s} is read before it is written")).to_diagnostic()
             })
         };
-        for (step, compiled) in p.steps.iter().zip(&self.kernels) {
+        for (i, (step, compiled)) in p.steps.iter().zip(&self.kernels).enumerate() {
+            let started = profile.as_ref().map(|_| Instant::now());
             match step {
                 Step::Kernel {
                     kernel,
@@ -133,6 +214,9 @@ impl Compiled {
                         slots[s] = Some(o);
                     }
                 }
+            }
+            if let (Some(prof), Some(t)) = (profile.as_deref_mut(), started) {
+                prof.record(&step_label(&p.name, i, step), t.elapsed().as_secs_f64());
             }
         }
         p.results

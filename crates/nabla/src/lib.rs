@@ -157,6 +157,14 @@ pub struct Session {
     engine: Engine,
     host: RuntimeHost,
     main: ModuleId,
+    /// Set while profiling: wall time in the session's entry points, and the trace
+    /// time already spent when profiling began.
+    profiling: Option<SessionProfile>,
+}
+
+struct SessionProfile {
+    wall_s: f64,
+    trace_base_s: f64,
 }
 
 impl Default for Session {
@@ -171,7 +179,12 @@ impl Session {
         let mut engine = Engine::new();
         let mut host = RuntimeHost::new();
         let main = engine.create_module(&mut host, "main", None);
-        Session { engine, host, main }
+        Session {
+            engine,
+            host,
+            main,
+            profiling: None,
+        }
     }
 
     /// A session on the given backend; backends not built yet are a diagnostic.
@@ -205,10 +218,86 @@ impl Session {
         self.host.base_dir = Some(dir.as_ref().to_path_buf());
     }
 
+    /// Turns profiling on (clearing what was measured so far) or off. While it is on,
+    /// the session measures where the time of [`Session::run_source`],
+    /// [`Session::run_file`] and [`Session::call_value`] goes: tracing, compiling,
+    /// running traced functions and, on the CPU backend, every step of their programs.
+    /// Read it with [`Session::profile_report`].
+    pub fn set_profiling(&mut self, on: bool) {
+        if on {
+            self.profiling = Some(SessionProfile {
+                wall_s: 0.0,
+                trace_base_s: self.engine.trace_seconds,
+            });
+            self.host.profile = Some(runtime::HostProfile::default());
+        } else {
+            self.profiling = None;
+            self.host.profile = None;
+        }
+    }
+
+    /// A readable profile of what ran since profiling was turned on: time per phase
+    /// (parse, check and the script's own work; tracing; compiling; running traced
+    /// functions), then, on the CPU backend, each program step's total time and call
+    /// count, slowest first. Empty when profiling is off.
+    pub fn profile_report(&self) -> String {
+        use std::fmt::Write;
+        let (Some(sp), Some(hp)) = (&self.profiling, &self.host.profile) else {
+            return String::new();
+        };
+        let trace = self.engine.trace_seconds - sp.trace_base_s;
+        let rest = (sp.wall_s - trace - hp.compile_s - hp.run_s).max(0.0);
+        let ms = |s: f64| s * 1e3;
+        let mut out = String::new();
+        let _ = writeln!(out, "profile: {:.3} ms in all", ms(sp.wall_s));
+        let _ = writeln!(out, "  {:>10.3} ms  parse, check and script", ms(rest));
+        let _ = writeln!(out, "  {:>10.3} ms  trace", ms(trace));
+        let _ = writeln!(
+            out,
+            "  {:>10.3} ms  compile ({} traced functions)",
+            ms(hp.compile_s),
+            hp.compiles
+        );
+        let _ = writeln!(
+            out,
+            "  {:>10.3} ms  run ({} calls of traced functions)",
+            ms(hp.run_s),
+            hp.runs
+        );
+        if self.host.uses_cpu() {
+            let steps = hp.steps.sorted();
+            let _ = writeln!(
+                out,
+                "cpu program steps: {:.3} ms in {} steps",
+                ms(hp.steps.total_seconds()),
+                steps.len()
+            );
+            for (label, st) in steps {
+                let _ = writeln!(
+                    out,
+                    "  {:>10.3} ms  {:>6}x  {label}",
+                    ms(st.seconds),
+                    st.calls
+                );
+            }
+        }
+        out
+    }
+
+    /// Adds the wall time since `started` to the profile, when profiling.
+    fn profile_wall(&mut self, started: Option<std::time::Instant>) {
+        if let (Some(p), Some(t)) = (self.profiling.as_mut(), started) {
+            p.wall_s += t.elapsed().as_secs_f64();
+        }
+    }
+
     /// Runs source text in the session's main module; returns the value of the last
     /// expression statement.
     pub fn run_source(&mut self, name: &str, text: &str) -> Result<Option<Value>, Diagnostics> {
-        self.engine.run(&mut self.host, self.main, name, text)
+        let started = self.profiling.as_ref().map(|_| std::time::Instant::now());
+        let r = self.engine.run(&mut self.host, self.main, name, text);
+        self.profile_wall(started);
+        r
     }
 
     /// Reads and runs a script file (relative paths in it resolve against its folder).
@@ -285,11 +374,11 @@ impl Session {
 
     /// Calls a function value.
     pub fn call_value(&mut self, f: &Value, args: Vec<Output>) -> Result<Output, Diagnostics> {
+        let started = self.profiling.as_ref().map(|_| std::time::Instant::now());
         let args = args.iter().map(Output::to_value).collect();
-        let v = self
-            .engine
-            .call(&mut self.host, f, args)
-            .map_err(Diagnostics::from)?;
+        let v = self.engine.call(&mut self.host, f, args);
+        self.profile_wall(started);
+        let v = v.map_err(Diagnostics::from)?;
         Output::from_value(&v, Span::DUMMY).map_err(Diagnostics::from)
     }
 
@@ -395,6 +484,22 @@ impl Session {
             None => nabla_transform::pipeline::run_passes(&f, IR_PASSES),
         };
         result.map_err(terr)
+    }
+
+    /// The CPU backend's plan for [`Session::ir`]'s function (what `nabla ir --kernels`
+    /// prints): every step of the program, the fused kernels with the slots each reads
+    /// and writes, and why each kernel ends where it does.
+    pub fn kernels(
+        &mut self,
+        name: &str,
+        arg_types: &[Type],
+        transform: Option<IrTransform>,
+        after: Option<&str>,
+    ) -> Result<String, Diagnostics> {
+        let f = self.ir(name, arg_types, transform, after)?;
+        let program =
+            nabla_cpu::plan::plan(&f).map_err(|e| Diagnostics::from(e.to_diagnostic()))?;
+        Ok(nabla_cpu::plan::describe(&program))
     }
 
     /// Formats a value as `print` does.

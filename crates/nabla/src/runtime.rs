@@ -20,6 +20,22 @@ pub struct RuntimeHost {
     pub base_dir: Option<PathBuf>,
     /// Compiled programs when the CPU backend runs traced functions.
     cpu: Option<CpuBackend>,
+    /// Where time goes, when the session profiles (`nabla run --profile`).
+    pub profile: Option<HostProfile>,
+}
+
+/// Time the host spends on traced functions while profiling.
+#[derive(Default)]
+pub struct HostProfile {
+    /// Seconds compiling traced functions for the backend, and how many were compiled.
+    pub compile_s: f64,
+    pub compiles: u64,
+    /// Seconds running traced functions (compiled programs or the interpreter), and
+    /// how many calls.
+    pub run_s: f64,
+    pub runs: u64,
+    /// Per-step times of the CPU backend's programs.
+    pub steps: nabla_cpu::program::Profile,
 }
 
 /// The CPU backend's state: compiled programs keyed by the traced function they came
@@ -54,6 +70,7 @@ impl RuntimeHost {
             captured: String::new(),
             base_dir: None,
             cpu: None,
+            profile: None,
         }
     }
 
@@ -63,6 +80,11 @@ impl RuntimeHost {
             compiled: HashMap::new(),
             threads: thread_count(),
         });
+    }
+
+    /// Whether traced functions run on the CPU backend.
+    pub fn uses_cpu(&self) -> bool {
+        self.cpu.is_some()
     }
 
     fn resolve(&self, path: &str) -> PathBuf {
@@ -85,7 +107,12 @@ impl Host for RuntimeHost {
         args: &[Array],
     ) -> Result<(Vec<Array>, CallTiming), Diagnostic> {
         let Some(cpu) = self.cpu.as_mut() else {
+            let started = self.profile.as_ref().map(|_| std::time::Instant::now());
             let outs = nabla_interp::eval_func(func, args).map_err(Diagnostic::from)?;
+            if let (Some(p), Some(t)) = (self.profile.as_mut(), started) {
+                p.run_s += t.elapsed().as_secs_f64();
+                p.runs += 1;
+            }
             return Ok((outs, CallTiming::default()));
         };
         let key = Rc::as_ptr(func) as usize;
@@ -98,11 +125,29 @@ impl Host for RuntimeHost {
                     nabla_cpu::program::Compiled::new(func).map_err(|e| e.to_diagnostic())?,
                 );
                 timing.compile_s = started.elapsed().as_secs_f64();
+                if let Some(p) = self.profile.as_mut() {
+                    p.compile_s += timing.compile_s;
+                    p.compiles += 1;
+                }
                 cpu.compiled.insert(key, (func.clone(), c.clone()));
                 c
             }
         };
-        let outs = compiled.run(args, cpu.threads, &InterpFallback)?;
+        let outs = match self.profile.as_mut() {
+            None => compiled.run(args, cpu.threads, &InterpFallback)?,
+            Some(p) => {
+                let started = std::time::Instant::now();
+                let outs = compiled.run_profiled(
+                    args,
+                    cpu.threads,
+                    &InterpFallback,
+                    Some(&mut p.steps),
+                )?;
+                p.run_s += started.elapsed().as_secs_f64();
+                p.runs += 1;
+                outs
+            }
+        };
         Ok((outs, timing))
     }
 
