@@ -11,6 +11,7 @@
 //!   interpreter.
 //! - [`math`] — vectorised polynomial kernels for `exp`, `log`, `sin`, … emitted inline.
 //! - [`gemm`] — matrix products through a GEMM library.
+//! - [`native`] — concat and cumulative sums/products as plain Rust loops (until compiled).
 //! - [`plan`] — the fusion planner: IR function → program of kernels and steps.
 //! - [`program`] — a planned function compiled and run step by step.
 //! - [`error`] — what could not be compiled or run.
@@ -22,6 +23,7 @@ pub mod gemm;
 pub mod jit;
 pub mod kernel;
 pub mod math;
+pub mod native;
 pub mod plan;
 pub mod program;
 pub mod reference;

@@ -208,6 +208,14 @@ impl Compiled {
                             threads,
                         )
                         .map_err(|e| e.at(*span).to_diagnostic())?],
+                        Prim::Concat { axis } => vec![crate::native::concat(&ins, *axis)
+                            .map_err(|e| e.at(*span).to_diagnostic())?],
+                        Prim::Cumulative { op, axis, reverse }
+                            if ins.len() == 1 && ins[0].dtype() != nabla_ir::DType::Bool =>
+                        {
+                            vec![crate::native::cumulative(&ins[0], *op, *axis, *reverse)
+                                .map_err(|e| e.at(*span).to_diagnostic())?]
+                        }
                         _ => fallback.apply(prim, &ins).map_err(|d| d.or_at(*span))?,
                     };
                     for (&s, o) in outputs.iter().zip(outs) {

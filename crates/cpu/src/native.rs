@@ -1,0 +1,117 @@
+//! Primitives the CPU backend runs as plain Rust loops until they are compiled into
+//! kernels: they move memory (`concat`) or carry a sequential dependence along one axis
+//! (`cumsum`, `cumprod`), so a tight loop over contiguous rows is already near the
+//! memory bound. Results equal the interpreter's bit for bit: the same sequential order,
+//! wrapping integer arithmetic.
+
+use nabla_ir::{Array, CumOp, Data};
+
+use crate::error::{CpuError, Result};
+
+/// `(outer, n, inner)`: the shape around `axis`, row-major.
+fn split(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product();
+    (outer, shape[axis], inner)
+}
+
+/// Concatenation along `axis`: each operand contributes a contiguous run per outer index.
+pub fn concat(xs: &[Array], axis: usize) -> Result<Array> {
+    let first = xs
+        .first()
+        .ok_or_else(|| CpuError::internal("concat of no operands"))?;
+    let mut shape = first.shape().to_vec();
+    if axis >= shape.len() {
+        return Err(CpuError::internal("concat axis out of range"));
+    }
+    shape[axis] = xs.iter().map(|x| x.shape()[axis]).sum();
+    let outer: usize = shape[..axis].iter().product();
+    macro_rules! join {
+        ($variant:ident) => {{
+            let mut out = Vec::with_capacity(shape.iter().product());
+            let parts = xs
+                .iter()
+                .map(|x| match x.data() {
+                    Data::$variant(v) => {
+                        let (_, n, inner) = split(x.shape(), axis);
+                        Ok((v.as_slice(), n * inner))
+                    }
+                    _ => Err(CpuError::internal("concat operands of different dtypes")),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for o in 0..outer {
+                for (v, run) in &parts {
+                    out.extend_from_slice(&v[o * run..(o + 1) * run]);
+                }
+            }
+            Data::$variant(out)
+        }};
+    }
+    let data = match first.data() {
+        Data::Bool(_) => join!(Bool),
+        Data::I32(_) => join!(I32),
+        Data::I64(_) => join!(I64),
+        Data::U32(_) => join!(U32),
+        Data::F32(_) => join!(F32),
+        Data::F64(_) => join!(F64),
+    };
+    Array::new(shape, data).map_err(|e| CpuError::internal(e.to_string()))
+}
+
+/// Inclusive running sum or product along `axis`, from the end when `reverse`.
+pub fn cumulative(x: &Array, op: CumOp, axis: usize, reverse: bool) -> Result<Array> {
+    if axis >= x.rank() {
+        return Err(CpuError::internal("cumulative axis out of range"));
+    }
+    let (outer, n, inner) = split(x.shape(), axis);
+    macro_rules! scan {
+        ($v:expr, $variant:ident, $add:expr, $mul:expr) => {{
+            let v = $v;
+            let mut out = v.clone();
+            for o in 0..outer {
+                let base = o * n * inner;
+                for step in 1..n {
+                    // Row `cur` accumulates row `prev`: contiguous, so the loop vectorises.
+                    let (prev, cur) = if reverse {
+                        (n - step, n - 1 - step)
+                    } else {
+                        (step - 1, step)
+                    };
+                    let (p0, c0) = (base + prev * inner, base + cur * inner);
+                    for i in 0..inner {
+                        let (a, b) = (out[p0 + i], out[c0 + i]);
+                        out[c0 + i] = match op {
+                            CumOp::Sum => $add(a, b),
+                            CumOp::Prod => $mul(a, b),
+                        };
+                    }
+                }
+            }
+            Data::$variant(out)
+        }};
+    }
+    let data = match x.data() {
+        Data::Bool(_) => return Err(CpuError::unsupported(format!("{} of bool", op.name()))),
+        Data::I32(v) => scan!(
+            v,
+            I32,
+            |a: i32, b: i32| a.wrapping_add(b),
+            |a: i32, b: i32| a.wrapping_mul(b)
+        ),
+        Data::I64(v) => scan!(
+            v,
+            I64,
+            |a: i64, b: i64| a.wrapping_add(b),
+            |a: i64, b: i64| a.wrapping_mul(b)
+        ),
+        Data::U32(v) => scan!(
+            v,
+            U32,
+            |a: u32, b: u32| a.wrapping_add(b),
+            |a: u32, b: u32| a.wrapping_mul(b)
+        ),
+        Data::F32(v) => scan!(v, F32, |a: f32, b: f32| a + b, |a: f32, b: f32| a * b),
+        Data::F64(v) => scan!(v, F64, |a: f64, b: f64| a + b, |a: f64, b: f64| a * b),
+    };
+    Array::new(x.shape().to_vec(), data).map_err(|e| CpuError::internal(e.to_string()))
+}
