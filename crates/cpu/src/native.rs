@@ -58,6 +58,30 @@ pub fn concat(xs: &[Array], axis: usize) -> Result<Array> {
     Array::new(shape, data).map_err(|e| CpuError::internal(e.to_string()))
 }
 
+/// One row's inclusive running `f`, from the end when `reverse` (monomorphised per op so
+/// the loop is a plain add or multiply chain).
+fn running<T: Copy>(row: &mut [T], reverse: bool, f: impl Fn(T, T) -> T) {
+    if reverse {
+        let mut it = row.iter_mut().rev();
+        if let Some(last) = it.next() {
+            let mut acc = *last;
+            for x in it {
+                acc = f(acc, *x);
+                *x = acc;
+            }
+        }
+    } else {
+        let mut it = row.iter_mut();
+        if let Some(first) = it.next() {
+            let mut acc = *first;
+            for x in it {
+                acc = f(acc, *x);
+                *x = acc;
+            }
+        }
+    }
+}
+
 /// Inclusive running sum or product along `axis`, from the end when `reverse`.
 pub fn cumulative(x: &Array, op: CumOp, axis: usize, reverse: bool) -> Result<Array> {
     if axis >= x.rank() {
@@ -68,6 +92,17 @@ pub fn cumulative(x: &Array, op: CumOp, axis: usize, reverse: bool) -> Result<Ar
         ($v:expr, $variant:ident, $add:expr, $mul:expr) => {{
             let v = $v;
             let mut out = v.clone();
+            if inner == 1 {
+                // One running value per row: a tight loop with the op chosen outside it.
+                for row in out.chunks_mut(n.max(1)).take(outer) {
+                    match op {
+                        CumOp::Sum => running(row, reverse, $add),
+                        CumOp::Prod => running(row, reverse, $mul),
+                    }
+                }
+                return Array::new(x.shape().to_vec(), Data::$variant(out))
+                    .map_err(|e| CpuError::internal(e.to_string()));
+            }
             for o in 0..outer {
                 let base = o * n * inner;
                 for step in 1..n {
