@@ -82,6 +82,38 @@ fn running<T: Copy>(row: &mut [T], reverse: bool, f: impl Fn(T, T) -> T) {
     }
 }
 
+/// The running `f` along the middle axis of `out` viewed as `(outer, n, inner)`, in
+/// place (monomorphised per op, so no dispatch happens per element).
+fn scan_rows<T: Copy>(
+    out: &mut [T],
+    (outer, n, inner): (usize, usize, usize),
+    reverse: bool,
+    f: impl Fn(T, T) -> T,
+) {
+    if inner == 1 {
+        // One running value per row: a plain add or multiply chain.
+        for row in out.chunks_mut(n.max(1)).take(outer) {
+            running(row, reverse, &f);
+        }
+        return;
+    }
+    for o in 0..outer {
+        let base = o * n * inner;
+        for step in 1..n {
+            // Row `cur` accumulates row `prev`: contiguous, so the loop vectorises.
+            let (prev, cur) = if reverse {
+                (n - step, n - 1 - step)
+            } else {
+                (step - 1, step)
+            };
+            let (p0, c0) = (base + prev * inner, base + cur * inner);
+            for i in 0..inner {
+                out[c0 + i] = f(out[p0 + i], out[c0 + i]);
+            }
+        }
+    }
+}
+
 /// Inclusive running sum or product along `axis`, from the end when `reverse`.
 pub fn cumulative(x: &Array, op: CumOp, axis: usize, reverse: bool) -> Result<Array> {
     if axis >= x.rank() {
@@ -90,37 +122,10 @@ pub fn cumulative(x: &Array, op: CumOp, axis: usize, reverse: bool) -> Result<Ar
     let (outer, n, inner) = split(x.shape(), axis);
     macro_rules! scan {
         ($v:expr, $variant:ident, $add:expr, $mul:expr) => {{
-            let v = $v;
-            let mut out = v.clone();
-            if inner == 1 {
-                // One running value per row: a tight loop with the op chosen outside it.
-                for row in out.chunks_mut(n.max(1)).take(outer) {
-                    match op {
-                        CumOp::Sum => running(row, reverse, $add),
-                        CumOp::Prod => running(row, reverse, $mul),
-                    }
-                }
-                return Array::new(x.shape().to_vec(), Data::$variant(out))
-                    .map_err(|e| CpuError::internal(e.to_string()));
-            }
-            for o in 0..outer {
-                let base = o * n * inner;
-                for step in 1..n {
-                    // Row `cur` accumulates row `prev`: contiguous, so the loop vectorises.
-                    let (prev, cur) = if reverse {
-                        (n - step, n - 1 - step)
-                    } else {
-                        (step - 1, step)
-                    };
-                    let (p0, c0) = (base + prev * inner, base + cur * inner);
-                    for i in 0..inner {
-                        let (a, b) = (out[p0 + i], out[c0 + i]);
-                        out[c0 + i] = match op {
-                            CumOp::Sum => $add(a, b),
-                            CumOp::Prod => $mul(a, b),
-                        };
-                    }
-                }
+            let mut out = $v.clone();
+            match op {
+                CumOp::Sum => scan_rows(&mut out, (outer, n, inner), reverse, $add),
+                CumOp::Prod => scan_rows(&mut out, (outer, n, inner), reverse, $mul),
             }
             Data::$variant(out)
         }};

@@ -43,7 +43,6 @@ mod num;
 mod random;
 mod reduce;
 mod shape_ops;
-mod special;
 
 use std::collections::HashMap;
 

@@ -11,7 +11,7 @@
 use nabla_ir::canonical;
 use nabla_ir::{DType, Data};
 
-use crate::special;
+use nabla_ir::special;
 
 /// Any element type: what shape manipulation, selection and comparison need.
 pub(crate) trait Elem: Copy + PartialOrd + 'static {

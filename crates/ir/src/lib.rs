@@ -13,6 +13,7 @@ pub mod parse;
 pub mod prim;
 pub mod print;
 pub mod shape;
+pub mod special;
 pub mod verify;
 
 pub use array::{Array, ArrayError, Data};

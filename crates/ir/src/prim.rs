@@ -488,6 +488,74 @@ impl Prim {
         }
     }
 
+    /// The primitive with each nested body replaced by `f(body)` (in the order of
+    /// [`Prim::bodies`]); bodiless primitives are cloned. Transforms and inliners use it
+    /// to rebuild control flow with fresh or rewritten bodies.
+    pub fn try_map_bodies<E>(
+        &self,
+        mut f: impl FnMut(&Body) -> Result<Body, E>,
+    ) -> Result<Prim, E> {
+        Ok(match self {
+            Prim::Cond {
+                then_body,
+                else_body,
+            } => Prim::Cond {
+                then_body: f(then_body)?,
+                else_body: f(else_body)?,
+            },
+            Prim::While {
+                cond_body,
+                body,
+                cond_nconsts,
+                body_nconsts,
+            } => Prim::While {
+                cond_body: f(cond_body)?,
+                body: f(body)?,
+                cond_nconsts: *cond_nconsts,
+                body_nconsts: *body_nconsts,
+            },
+            Prim::Scan {
+                body,
+                nconsts,
+                ncarry,
+                length,
+                reverse,
+            } => Prim::Scan {
+                body: f(body)?,
+                nconsts: *nconsts,
+                ncarry: *ncarry,
+                length: *length,
+                reverse: *reverse,
+            },
+            Prim::Unary(_)
+            | Prim::Binary(_)
+            | Prim::Compare(_)
+            | Prim::Select
+            | Prim::IntPow { .. }
+            | Prim::Convert { .. }
+            | Prim::StopGradient
+            | Prim::Constant { .. }
+            | Prim::Iota { .. }
+            | Prim::BroadcastInDim { .. }
+            | Prim::Reshape { .. }
+            | Prim::Transpose { .. }
+            | Prim::Slice { .. }
+            | Prim::Pad { .. }
+            | Prim::Concat { .. }
+            | Prim::Rev { .. }
+            | Prim::Reduce { .. }
+            | Prim::ArgReduce { .. }
+            | Prim::Cumulative { .. }
+            | Prim::DotGeneral { .. }
+            | Prim::Take { .. }
+            | Prim::Scatter { .. }
+            | Prim::DynamicSlice { .. }
+            | Prim::DynamicUpdateSlice
+            | Prim::Threefry2x32
+            | Prim::BitsToUnit { .. } => self.clone(),
+        })
+    }
+
     /// The nested bodies of a control-flow primitive, in a fixed order.
     pub fn bodies(&self) -> Vec<&Body> {
         match self {

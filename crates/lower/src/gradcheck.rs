@@ -81,7 +81,8 @@ impl Cx<'_> {
         }
         let types: Vec<Type> = x.iter().map(Array::ty).collect();
         let closed = self.close_fn(f, &trees, &types, span)?;
-        let func = closed.func;
+        // Each function is shared so the backend compiles it once for all the calls below.
+        let func = std::rc::Rc::new(closed.func);
         let out_types = func.body.result_types();
         if let Some(t) = out_types.iter().find(|t| !t.dtype.is_float()) {
             return Err(Diagnostic::error(
@@ -92,11 +93,13 @@ impl Cx<'_> {
         }
         let active: Vec<bool> = types.iter().map(|t| t.dtype.is_float()).collect();
         let jf = nabla_transform::jvp(&func, &active).map_err(|e| transform_error(e, span))?;
+        let jf = std::rc::Rc::new(jf);
         let v = nabla_transform::vjp(&func, &active).map_err(|e| transform_error(e, span))?;
+        let (primal, pullback) = (std::rc::Rc::new(v.primal), std::rc::Rc::new(v.pullback));
         let tensors = |arrays: &[Array]| -> Vec<Tensor> {
             arrays.iter().cloned().map(Tensor::concrete).collect()
         };
-        let primal_outs = self.apply_func(&v.primal, &tensors(&x), span)?;
+        let primal_outs = self.apply_func(&primal, &tensors(&x), span)?;
         let residuals: Vec<Tensor> = primal_outs[out_types.len()..].to_vec();
 
         let mut rng = SplitMix(0x6e61_626c_6121);
@@ -144,7 +147,7 @@ impl Cx<'_> {
                 let mut pargs = residuals.clone();
                 pargs.extend(tensors(&ct));
                 let cts: Vec<Array> = self
-                    .apply_func(&v.pullback, &pargs, span)?
+                    .apply_func(&pullback, &pargs, span)?
                     .iter()
                     .map(|t| concrete(t, span))
                     .collect::<Res<_>>()?;

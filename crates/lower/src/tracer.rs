@@ -174,66 +174,7 @@ impl Tracer {
     }
 
     fn fresh_prim(&mut self, prim: &Prim) -> Result<Prim, Diagnostic> {
-        Ok(match prim {
-            Prim::Cond {
-                then_body,
-                else_body,
-            } => Prim::Cond {
-                then_body: self.fresh_body(then_body)?,
-                else_body: self.fresh_body(else_body)?,
-            },
-            Prim::While {
-                cond_body,
-                body,
-                cond_nconsts,
-                body_nconsts,
-            } => Prim::While {
-                cond_body: self.fresh_body(cond_body)?,
-                body: self.fresh_body(body)?,
-                cond_nconsts: *cond_nconsts,
-                body_nconsts: *body_nconsts,
-            },
-            Prim::Scan {
-                body,
-                nconsts,
-                ncarry,
-                length,
-                reverse,
-            } => Prim::Scan {
-                body: self.fresh_body(body)?,
-                nconsts: *nconsts,
-                ncarry: *ncarry,
-                length: *length,
-                reverse: *reverse,
-            },
-            // Bodiless primitives are copied as they are.
-            Prim::Unary(_)
-            | Prim::Binary(_)
-            | Prim::Compare(_)
-            | Prim::Select
-            | Prim::IntPow { .. }
-            | Prim::Convert { .. }
-            | Prim::StopGradient
-            | Prim::Constant { .. }
-            | Prim::Iota { .. }
-            | Prim::BroadcastInDim { .. }
-            | Prim::Reshape { .. }
-            | Prim::Transpose { .. }
-            | Prim::Slice { .. }
-            | Prim::Pad { .. }
-            | Prim::Concat { .. }
-            | Prim::Rev { .. }
-            | Prim::Reduce { .. }
-            | Prim::ArgReduce { .. }
-            | Prim::Cumulative { .. }
-            | Prim::DotGeneral { .. }
-            | Prim::Take { .. }
-            | Prim::Scatter { .. }
-            | Prim::DynamicSlice { .. }
-            | Prim::DynamicUpdateSlice
-            | Prim::Threefry2x32
-            | Prim::BitsToUnit { .. } => prim.clone(),
-        })
+        prim.try_map_bodies(|b| self.fresh_body(b))
     }
 
     pub fn finish(self, name: &str, results: Vec<Atom>) -> nabla_ir::Func {

@@ -243,7 +243,12 @@ impl Cx<'_> {
     }
 
     /// Applies a closed function to tensors: inlined when tracing, run otherwise.
-    pub(crate) fn apply_func(&mut self, f: &Func, args: &[Tensor], span: Span) -> Res<Vec<Tensor>> {
+    pub(crate) fn apply_func(
+        &mut self,
+        f: &Rc<Func>,
+        args: &[Tensor],
+        span: Span,
+    ) -> Res<Vec<Tensor>> {
         if self.tracing() {
             let mut atoms = Vec::with_capacity(args.len());
             for a in args {
@@ -274,17 +279,18 @@ impl Cx<'_> {
                     }
                 }
             }
-            let (outs, timing) = self
-                .host
-                .call(&Rc::new(f.clone()), &arrays)
-                .map_err(|d| d.or_at(span))?;
+            let (outs, timing) = self.host.call(f, &arrays).map_err(|d| d.or_at(span))?;
             self.eng.compile_seconds += timing.compile_s;
             Ok(outs.into_iter().map(Tensor::concrete).collect())
         }
     }
 
-    pub(crate) fn simplified(&self, f: Func, span: Span) -> Res<Func> {
-        nabla_transform::simplify(&f).map_err(|e| transform_error(e, span))
+    /// The simplified function, shared: the host caches compiled code per function, so
+    /// every call of one transformed function must pass the same `Rc`.
+    pub(crate) fn simplified(&self, f: Func, span: Span) -> Res<Rc<Func>> {
+        nabla_transform::simplify(&f)
+            .map(Rc::new)
+            .map_err(|e| transform_error(e, span))
     }
 
     fn zeros_like_type(&mut self, ty: &Type, span: Span) -> Res<Tensor> {
@@ -312,18 +318,13 @@ impl Cx<'_> {
         callee_span: Span,
         span: Span,
     ) -> Res<Value> {
-        let opt = |k: &str| {
-            options
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .filter(|v| !matches!(v, Value::None))
-        };
+        // `none` is meaningful for the axes (not mapped) but means "default" for argnums.
+        let opt = |k: &str| options.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         match kind {
             TransformKind::Jit => self.call_value(inner, args, callee_span, span),
             TransformKind::Grad | TransformKind::ValueAndGrad => {
                 let args = positional(args, kind.name())?;
-                let argnums = opt("argnums");
+                let argnums = opt("argnums").filter(|v| !matches!(v, Value::None));
                 self.call_grad(
                     inner,
                     argnums,
@@ -334,15 +335,7 @@ impl Cx<'_> {
             }
             TransformKind::Vmap => {
                 let args = positional(args, "vmap")?;
-                let in_axes = options
-                    .iter()
-                    .find(|(n, _)| n == "in_axes")
-                    .map(|(_, v)| v.clone());
-                let out_axes = options
-                    .iter()
-                    .find(|(n, _)| n == "out_axes")
-                    .map(|(_, v)| v.clone());
-                self.call_vmap(inner, in_axes, out_axes, args, span)
+                self.call_vmap(inner, opt("in_axes"), opt("out_axes"), args, span)
             }
         }
     }
@@ -759,7 +752,7 @@ impl Cx<'_> {
         let residuals = outs[n..].to_vec();
         let value = rebuild_out(&closed.out_tree, &mut outs.into_iter().take(n));
         let pb = PullbackFn {
-            func: Rc::new(pullback),
+            func: pullback,
             residuals,
             out_types,
             primal_trees: trees,

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use nabla_diag::{Diagnostic, Span};
 use nabla_ir::{Array, Func, Prim};
@@ -39,9 +39,11 @@ pub struct HostProfile {
 }
 
 /// The CPU backend's state: compiled programs keyed by the traced function they came
-/// from (the `Rc` is kept so its address cannot be reused by another function).
+/// from. The `Weak` keeps the function's allocation, so its address is not reused while
+/// the entry exists, without keeping the function itself alive; entries of dropped
+/// functions are purged when new code is compiled.
 struct CpuBackend {
-    compiled: HashMap<usize, (Rc<Func>, Rc<nabla_cpu::program::Compiled>)>,
+    compiled: HashMap<usize, (Weak<Func>, Rc<nabla_cpu::program::Compiled>)>,
     threads: usize,
 }
 
@@ -118,8 +120,8 @@ impl Host for RuntimeHost {
         let key = Rc::as_ptr(func) as usize;
         let mut timing = CallTiming::default();
         let compiled = match cpu.compiled.get(&key) {
-            Some((_, c)) => c.clone(),
-            None => {
+            Some((f, c)) if f.strong_count() > 0 => c.clone(),
+            _ => {
                 let started = std::time::Instant::now();
                 let c = Rc::new(
                     nabla_cpu::program::Compiled::new(func).map_err(|e| e.to_diagnostic())?,
@@ -129,7 +131,8 @@ impl Host for RuntimeHost {
                     p.compile_s += timing.compile_s;
                     p.compiles += 1;
                 }
-                cpu.compiled.insert(key, (func.clone(), c.clone()));
+                cpu.compiled.retain(|_, (f, _)| f.strong_count() > 0);
+                cpu.compiled.insert(key, (Rc::downgrade(func), c.clone()));
                 c
             }
         };

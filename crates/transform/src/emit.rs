@@ -353,7 +353,7 @@ impl Emitter {
 
     /// `prim` with every nested body copied with fresh variables.
     pub fn copy_prim(&mut self, prim: &Prim) -> Result<Prim> {
-        map_bodies(prim, |b| self.copy_body(b))
+        prim.try_map_bodies(|b| self.copy_body(b))
     }
 }
 
@@ -363,67 +363,4 @@ pub fn subst(env: &HashMap<u32, Atom>, a: &Atom) -> Atom {
         Atom::Var(v) => env.get(&v.id).cloned().unwrap_or_else(|| a.clone()),
         Atom::Lit(_) => a.clone(),
     }
-}
-
-/// `prim` with each nested body replaced by `f(body)`.
-pub fn map_bodies(prim: &Prim, mut f: impl FnMut(&Body) -> Result<Body>) -> Result<Prim> {
-    Ok(match prim {
-        Prim::Cond {
-            then_body,
-            else_body,
-        } => Prim::Cond {
-            then_body: f(then_body)?,
-            else_body: f(else_body)?,
-        },
-        Prim::While {
-            cond_body,
-            body,
-            cond_nconsts,
-            body_nconsts,
-        } => Prim::While {
-            cond_body: f(cond_body)?,
-            body: f(body)?,
-            cond_nconsts: *cond_nconsts,
-            body_nconsts: *body_nconsts,
-        },
-        Prim::Scan {
-            body,
-            nconsts,
-            ncarry,
-            length,
-            reverse,
-        } => Prim::Scan {
-            body: f(body)?,
-            nconsts: *nconsts,
-            ncarry: *ncarry,
-            length: *length,
-            reverse: *reverse,
-        },
-        Prim::Unary(_)
-        | Prim::Binary(_)
-        | Prim::Compare(_)
-        | Prim::Select
-        | Prim::IntPow { .. }
-        | Prim::Convert { .. }
-        | Prim::StopGradient
-        | Prim::Constant { .. }
-        | Prim::Iota { .. }
-        | Prim::BroadcastInDim { .. }
-        | Prim::Reshape { .. }
-        | Prim::Transpose { .. }
-        | Prim::Slice { .. }
-        | Prim::Pad { .. }
-        | Prim::Concat { .. }
-        | Prim::Rev { .. }
-        | Prim::Reduce { .. }
-        | Prim::ArgReduce { .. }
-        | Prim::Cumulative { .. }
-        | Prim::DotGeneral { .. }
-        | Prim::Take { .. }
-        | Prim::Scatter { .. }
-        | Prim::DynamicSlice { .. }
-        | Prim::DynamicUpdateSlice
-        | Prim::Threefry2x32
-        | Prim::BitsToUnit { .. } => prim.clone(),
-    })
 }

@@ -16,7 +16,7 @@ use std::fmt::Write;
 
 use nabla_ir::{print_eqn, Atom, Body, Data, Eqn, Func, Prim, Scalar};
 
-use crate::emit::{map_bodies, subst};
+use crate::emit::subst;
 use crate::error::Result;
 
 use super::renumber::Renumberer;
@@ -36,7 +36,7 @@ fn cse_body(b: &Body) -> Result<Body> {
     let mut eqns = Vec::with_capacity(b.eqns.len());
     for e in &b.eqns {
         let e = Eqn {
-            prim: map_bodies(&e.prim, cse_body)?,
+            prim: e.prim.try_map_bodies(cse_body)?,
             args: e.args.iter().map(|a| subst(&env, a)).collect(),
             outs: e.outs.clone(),
             span: e.span,
@@ -62,7 +62,7 @@ fn cse_body(b: &Body) -> Result<Body> {
 /// The text two equations share exactly when one can stand for the other.
 fn key(e: &Eqn) -> Result<String> {
     let mut r = Renumberer::starting_at(0);
-    let prim = map_bodies(&e.prim, |b| r.body(b))?;
+    let prim = e.prim.try_map_bodies(|b| r.body(b))?;
     let outs = e.outs.iter().map(|o| r.define(o)).collect();
     let normal = Eqn {
         prim,

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 
 use nabla_ir::{Atom, Body, Eqn, Func, Var};
 
-use crate::emit::map_bodies;
 use crate::error::Result;
 
 /// `f` with its variables numbered `0, 1, …` as [`nabla_ir::Builder`] numbers them:
@@ -75,7 +74,7 @@ impl Renumberer {
 
     pub(super) fn eqn(&mut self, e: &Eqn) -> Result<Eqn> {
         let args = e.args.iter().map(|a| self.atom(a)).collect();
-        let prim = map_bodies(&e.prim, |b| self.body(b))?;
+        let prim = e.prim.try_map_bodies(|b| self.body(b))?;
         let outs = e.outs.iter().map(|o| self.define(o)).collect();
         Ok(Eqn {
             prim,
