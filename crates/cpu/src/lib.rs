@@ -17,6 +17,8 @@
 //! - [`error`] — what could not be compiled or run.
 
 pub mod codegen;
+pub mod control;
+pub mod eqn;
 pub mod error;
 pub mod exec;
 pub mod gemm;

@@ -85,22 +85,33 @@ fn step_label(program: &str, i: usize, step: &Step) -> String {
 /// A function compiled for the CPU: its program and one compiled kernel per kernel step.
 pub struct Compiled {
     pub program: Program,
-    kernels: Vec<Option<CompiledKernel>>,
+    code: Vec<StepCode>,
+}
+
+/// What a step runs beyond its plan: a compiled kernel, or compiled control flow.
+enum StepCode {
+    Plain,
+    Kernel(Box<CompiledKernel>),
+    Control(crate::control::Control),
 }
 
 impl Compiled {
     /// Plans `f` and compiles every kernel.
     pub fn new(f: &Func) -> Result<Compiled> {
         let program = plan(f)?;
-        let kernels = program
+        let code = program
             .steps
             .iter()
             .map(|s| match s {
-                Step::Kernel { kernel, .. } => compile(kernel).map(Some),
-                Step::View { .. } | Step::Const { .. } | Step::Eqn { .. } => Ok(None),
+                Step::Kernel { kernel, .. } => compile(kernel).map(|k| StepCode::Kernel(Box::new(k))),
+                Step::Eqn { prim, .. } => Ok(match crate::control::Control::new(prim)? {
+                    Some(c) => StepCode::Control(c),
+                    None => StepCode::Plain,
+                }),
+                Step::View { .. } | Step::Const { .. } => Ok(StepCode::Plain),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Compiled { program, kernels })
+        Ok(Compiled { program, code })
     }
 
     /// Runs the program on `args` with `threads` worker threads.
@@ -141,7 +152,7 @@ impl Compiled {
                 CpuError::internal(format!("slot {s} is read before it is written")).to_diagnostic()
             })
         };
-        for (i, (step, compiled)) in p.steps.iter().zip(&self.kernels).enumerate() {
+        for (i, (step, code)) in p.steps.iter().zip(&self.code).enumerate() {
             let started = profile.as_ref().map(|_| Instant::now());
             match step {
                 Step::Kernel {
@@ -155,9 +166,11 @@ impl Compiled {
                         .map(|&s| get(&slots, s))
                         .collect::<std::result::Result<Vec<_>, _>>()?;
                     let refs: Vec<&Array> = ins.iter().collect();
-                    let ck = compiled.as_ref().ok_or_else(|| {
-                        CpuError::internal("a kernel step was not compiled").to_diagnostic()
-                    })?;
+                    let StepCode::Kernel(ck) = code else {
+                        return Err(
+                            CpuError::internal("a kernel step was not compiled").to_diagnostic()
+                        );
+                    };
                     let outs = crate::exec::run(kernel, ck, &refs, threads)
                         .map_err(|e| e.to_diagnostic())?;
                     for (&s, o) in outputs.iter().zip(outs) {
@@ -189,34 +202,13 @@ impl Compiled {
                             Operand::Lit(x) => Ok(Array::scalar(*x)),
                         })
                         .collect::<std::result::Result<Vec<_>, _>>()?;
-                    let outs = match prim {
-                        // Matrix products run on the GEMM library; compensated ones keep
-                        // the reference implementation until they are compiled.
-                        Prim::DotGeneral {
-                            lhs_contract,
-                            rhs_contract,
-                            lhs_batch,
-                            rhs_batch,
-                            compensated: false,
-                        } if ins.len() == 2 => vec![crate::gemm::dot_general(
-                            &ins[0],
-                            &ins[1],
-                            lhs_contract,
-                            rhs_contract,
-                            lhs_batch,
-                            rhs_batch,
-                            threads,
-                        )
-                        .map_err(|e| e.at(*span).to_diagnostic())?],
-                        Prim::Concat { axis } => vec![crate::native::concat(&ins, *axis)
-                            .map_err(|e| e.at(*span).to_diagnostic())?],
-                        Prim::Cumulative { op, axis, reverse }
-                            if ins.len() == 1 && ins[0].dtype() != nabla_ir::DType::Bool =>
-                        {
-                            vec![crate::native::cumulative(&ins[0], *op, *axis, *reverse)
-                                .map_err(|e| e.at(*span).to_diagnostic())?]
+                    let outs = match code {
+                        StepCode::Control(c) => {
+                            c.run(&ins, threads, fallback, profile.as_deref_mut())?
                         }
-                        _ => fallback.apply(prim, &ins).map_err(|d| d.or_at(*span))?,
+                        StepCode::Plain | StepCode::Kernel(_) => {
+                            crate::eqn::run(prim, &ins, threads, fallback, *span)?
+                        }
                     };
                     for (&s, o) in outputs.iter().zip(outs) {
                         slots[s] = Some(o);
