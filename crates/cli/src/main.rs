@@ -9,6 +9,10 @@ use nabla::{Backend, Diagnostics, IrTransform, Session};
 
 mod repl;
 
+// Arrays freed by one call are reused by the next instead of fresh, page-faulting ones.
+#[global_allocator]
+static ALLOC: nabla::PoolAlloc = nabla::PoolAlloc;
+
 #[derive(Parser)]
 #[command(
     name = "nabla",

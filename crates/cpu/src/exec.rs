@@ -16,7 +16,7 @@ use rayon::ThreadPool;
 
 use crate::codegen::CompiledKernel;
 use crate::error::{CpuError, Result};
-use crate::jit::{Buf, BufMut};
+use crate::jit::{Buf, Outputs};
 use crate::kernel::{Kernel, Node, Output};
 
 /// Work per task: enough that scheduling costs are noise, so small problems stay on
@@ -61,46 +61,24 @@ pub fn run(
     let bufs: Vec<Buf> = inputs.iter().map(|a| buf(a.data())).collect();
     let items = compiled.work_items();
     let dtypes = jit.footprint().outputs.clone();
-    // Every bounds check, before any thread starts: an empty call checks all buffers.
-    {
-        let mut empty: Vec<Data> = dtypes
-            .iter()
-            .map(|&d| Data::filled(Scalar::zero(d), 0))
-            .collect();
-        let mut none: Vec<BufMut> = empty.iter_mut().map(buf_mut).collect();
-        jit.call(&bufs, &mut none, 0, 0)?;
-    }
     for &d in &dtypes {
         nabla_ir::array::check_alloc(&[items], d)
             .map_err(|e| CpuError::unsupported(e.to_string()))?;
     }
-    let mut outs: Vec<Data> = dtypes
-        .iter()
-        .map(|&d| Data::filled(Scalar::zero(d), items))
-        .collect();
+    let mut outputs = Outputs::new(&dtypes, items)?;
     let grain = match compiled.reduce_shape() {
         None => GRAIN_ELEMENTS,
         Some(r) => (GRAIN_ELEMENTS / r.k.clamp(1, BLOCK)).max(1),
     };
     let ranges = split(items, grain, threads);
-    let mut tasks: Vec<(usize, usize, Vec<BufMut>)> =
-        ranges.iter().map(|&(s, e)| (s, e, Vec::new())).collect();
-    for data in outs.iter_mut() {
-        for (task, chunk) in tasks.iter_mut().zip(chunks(data, &ranges)) {
-            task.2.push(chunk);
+    jit.fill(&bufs, &mut outputs, &ranges, |tasks, compute| {
+        if tasks.len() <= 1 {
+            tasks.into_iter().try_for_each(compute)
+        } else {
+            pool(threads)?.install(|| tasks.into_par_iter().try_for_each(compute))
         }
-    }
-    if tasks.len() <= 1 {
-        for (s, e, mut chunk) in tasks {
-            jit.call(&bufs, &mut chunk, s, e)?;
-        }
-    } else {
-        pool(threads)?.install(|| {
-            tasks
-                .into_par_iter()
-                .try_for_each(|(s, e, mut chunk)| jit.call(&bufs, &mut chunk, s, e))
-        })?;
-    }
+    })?;
+    let outs = outputs.into_data()?;
     let rank = kernel.shape.len();
     let mut arrays = Vec::with_capacity(outs.len());
     for (data, out) in outs.into_iter().zip(&kernel.outputs) {
@@ -158,7 +136,7 @@ fn split(items: usize, grain: usize, threads: usize) -> Vec<(usize, usize)> {
 }
 
 /// One rayon pool per thread count, built on first use and kept.
-fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
+pub(crate) fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
     let mut pools = POOLS
         .get_or_init(Default::default)
@@ -186,43 +164,6 @@ fn buf(d: &Data) -> Buf<'_> {
         Data::U32(v) => Buf::U32(v),
         Data::F32(v) => Buf::F32(v),
         Data::F64(v) => Buf::F64(v),
-    }
-}
-
-fn buf_mut(d: &mut Data) -> BufMut<'_> {
-    match d {
-        Data::Bool(v) => BufMut::Bool(v),
-        Data::I32(v) => BufMut::I32(v),
-        Data::I64(v) => BufMut::I64(v),
-        Data::U32(v) => BufMut::U32(v),
-        Data::F32(v) => BufMut::F32(v),
-        Data::F64(v) => BufMut::F64(v),
-    }
-}
-
-/// Disjoint mutable chunks of `data`, one per range (ranges are contiguous and
-/// increasing from 0).
-fn chunks<'a>(data: &'a mut Data, ranges: &[(usize, usize)]) -> Vec<BufMut<'a>> {
-    fn cut<'a, T>(
-        mut rest: &'a mut [T],
-        ranges: &[(usize, usize)],
-        wrap: fn(&'a mut [T]) -> BufMut<'a>,
-    ) -> Vec<BufMut<'a>> {
-        let mut out = Vec::with_capacity(ranges.len());
-        for &(s, e) in ranges {
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(e - s);
-            out.push(wrap(head));
-            rest = tail;
-        }
-        out
-    }
-    match data {
-        Data::Bool(v) => cut(v, ranges, BufMut::Bool),
-        Data::I32(v) => cut(v, ranges, BufMut::I32),
-        Data::I64(v) => cut(v, ranges, BufMut::I64),
-        Data::U32(v) => cut(v, ranges, BufMut::U32),
-        Data::F32(v) => cut(v, ranges, BufMut::F32),
-        Data::F64(v) => cut(v, ranges, BufMut::F64),
     }
 }
 

@@ -6,10 +6,13 @@
 //! against the kernel's [`Footprint`] (the element range each input can be read at,
 //! the dtype and length of each output chunk, the work range) before entering it.
 //! What remains trusted is code generation itself: that the function reads inputs only
-//! at iteration points of the kernel through the kernel's strides, writes only
-//! `output[i]` for work items `i` in the range it is given, and stores only 0 or 1 into
+//! at iteration points of the kernel through the kernel's strides, writes `output[i]`
+//! for every work item `i` in the range it is given and nothing else (outputs start
+//! uninitialised), and stores only 0 or 1 into
 //! bool outputs. The codegen tests hold it to that.
 
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use cranelift_codegen::isa::OwnedTargetIsa;
@@ -17,7 +20,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId};
 use nabla_ir::canonical::BLOCK;
-use nabla_ir::DType;
+use nabla_ir::{DType, Data};
 
 use crate::error::{CpuError, Result};
 use crate::kernel::{Kernel, Output};
@@ -209,12 +212,138 @@ pub enum Buf<'a> {
 /// An output buffer: exactly the work items of one call.
 #[derive(Debug)]
 pub enum BufMut<'a> {
-    Bool(&'a mut [bool]),
-    I32(&'a mut [i32]),
-    I64(&'a mut [i64]),
-    U32(&'a mut [u32]),
-    F32(&'a mut [f32]),
-    F64(&'a mut [f64]),
+    Bool(&'a mut [MaybeUninit<bool>]),
+    I32(&'a mut [MaybeUninit<i32>]),
+    I64(&'a mut [MaybeUninit<i64>]),
+    U32(&'a mut [MaybeUninit<u32>]),
+    F32(&'a mut [MaybeUninit<f32>]),
+    F64(&'a mut [MaybeUninit<f64>]),
+}
+
+/// A kernel's output storage, reserved but not initialised: outputs are written once by
+/// the generated code, so zero-filling them first would only double the memory traffic
+/// (and fault every page in on one thread).
+#[derive(Debug)]
+pub struct Outputs {
+    /// Empty vectors with capacity for `items` elements each, until filled.
+    data: Vec<Data>,
+    items: usize,
+    filled: bool,
+}
+
+/// One call's share of a [`JitKernel::fill`]: work items `start..end` and the chunk of
+/// every output holding them.
+#[derive(Debug)]
+pub struct Task<'a> {
+    pub start: usize,
+    pub end: usize,
+    bufs: Vec<BufMut<'a>>,
+}
+
+impl Outputs {
+    /// Reserves `items` elements of each dtype.
+    pub fn new(dtypes: &[DType], items: usize) -> Result<Outputs> {
+        fn reserve<T>(n: usize) -> Result<Vec<T>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n)
+                .map_err(|e| CpuError::unsupported(format!("allocating {n} elements: {e}")))?;
+            Ok(v)
+        }
+        let data = dtypes
+            .iter()
+            .map(|d| {
+                Ok(match d {
+                    DType::Bool => Data::Bool(reserve(items)?),
+                    DType::I32 => Data::I32(reserve(items)?),
+                    DType::I64 => Data::I64(reserve(items)?),
+                    DType::U32 => Data::U32(reserve(items)?),
+                    DType::F32 => Data::F32(reserve(items)?),
+                    DType::F64 => Data::F64(reserve(items)?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Outputs {
+            data,
+            items,
+            filled: false,
+        })
+    }
+
+    /// The outputs, once [`JitKernel::fill`] has written every item.
+    pub fn into_data(self) -> Result<Vec<Data>> {
+        if !self.filled {
+            return Err(CpuError::internal(
+                "kernel outputs read before they were written",
+            ));
+        }
+        Ok(self.data)
+    }
+
+    /// Disjoint chunks of every output's reserved storage, one task per range (ranges
+    /// are contiguous and increasing from 0).
+    fn tasks(&mut self, ranges: &[(usize, usize)]) -> Vec<Task<'_>> {
+        fn cut<'a, T>(
+            v: &'a mut Vec<T>,
+            items: usize,
+            ranges: &[(usize, usize)],
+            wrap: fn(&'a mut [MaybeUninit<T>]) -> BufMut<'a>,
+        ) -> Vec<BufMut<'a>> {
+            let mut rest = &mut v.spare_capacity_mut()[..items];
+            let mut out = Vec::with_capacity(ranges.len());
+            for &(s, e) in ranges {
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(e - s);
+                out.push(wrap(head));
+                rest = tail;
+            }
+            out
+        }
+        let items = self.items;
+        let mut tasks: Vec<Task> = ranges
+            .iter()
+            .map(|&(start, end)| Task {
+                start,
+                end,
+                bufs: Vec::new(),
+            })
+            .collect();
+        for data in self.data.iter_mut() {
+            let chunks = match data {
+                Data::Bool(v) => cut(v, items, ranges, BufMut::Bool),
+                Data::I32(v) => cut(v, items, ranges, BufMut::I32),
+                Data::I64(v) => cut(v, items, ranges, BufMut::I64),
+                Data::U32(v) => cut(v, items, ranges, BufMut::U32),
+                Data::F32(v) => cut(v, items, ranges, BufMut::F32),
+                Data::F64(v) => cut(v, items, ranges, BufMut::F64),
+            };
+            for (task, chunk) in tasks.iter_mut().zip(chunks) {
+                task.bufs.push(chunk);
+            }
+        }
+        tasks
+    }
+
+    /// Marks every reserved element written.
+    ///
+    /// # Safety
+    /// Every element `0..items` of every output must have been initialised.
+    unsafe fn assume_filled(&mut self) {
+        let n = self.items;
+        // SAFETY: the caller guarantees elements `0..n` are initialised, and each vector
+        // was reserved with capacity `n`.
+        unsafe {
+            for data in self.data.iter_mut() {
+                match data {
+                    Data::Bool(v) => v.set_len(n),
+                    Data::I32(v) => v.set_len(n),
+                    Data::I64(v) => v.set_len(n),
+                    Data::U32(v) => v.set_len(n),
+                    Data::F32(v) => v.set_len(n),
+                    Data::F64(v) => v.set_len(n),
+                }
+            }
+        }
+        self.filled = true;
+    }
 }
 
 macro_rules! buf_common {
@@ -299,15 +428,52 @@ impl JitKernel {
         &self.footprint
     }
 
-    /// Computes work items `start..end`: `outputs[o]` holds exactly those items of
-    /// output `o`. Fails, without running anything, when a buffer does not fit.
-    pub fn call(
+    /// Computes every work item into `outputs`, split into `ranges` (contiguous from 0 to
+    /// the kernel's item count). `run` gets one task per range and the function that
+    /// computes a task, and must call it on every task (in any order, on any thread);
+    /// the outputs count as written only when every item was.
+    pub fn fill(
         &self,
         inputs: &[Buf],
-        outputs: &mut [BufMut],
-        start: usize,
-        end: usize,
+        outputs: &mut Outputs,
+        ranges: &[(usize, usize)],
+        run: impl FnOnce(Vec<Task<'_>>, &(dyn Fn(Task<'_>) -> Result<()> + Sync)) -> Result<()>,
     ) -> Result<()> {
+        let items = self.footprint.items;
+        let mut next = 0;
+        for &(s, e) in ranges {
+            if s != next || e < s {
+                return Err(CpuError::internal("work ranges do not tile the items"));
+            }
+            next = e;
+        }
+        if next != items || outputs.items != items || outputs.filled {
+            return Err(CpuError::internal(format!(
+                "work ranges to {next} and outputs of {} items for a kernel of {items}",
+                outputs.items
+            )));
+        }
+        let written = AtomicUsize::new(0);
+        let compute = |mut task: Task<'_>| -> Result<()> {
+            self.call(inputs, &mut task.bufs, task.start, task.end)?;
+            written.fetch_add(task.end - task.start, Ordering::Relaxed);
+            Ok(())
+        };
+        run(outputs.tasks(ranges), &compute)?;
+        // Tasks are moved into `compute`, so each ran at most once; their ranges tile
+        // `0..items`, so the count reaches `items` only if every item was written.
+        if written.load(Ordering::Relaxed) != items {
+            return Err(CpuError::internal("a kernel's work was not all done"));
+        }
+        // SAFETY: every task's chunks were written whole by a successful `call` (whose
+        // contract is to write every item of its range), and the tasks tile `0..items`.
+        unsafe { outputs.assume_filled() };
+        Ok(())
+    }
+
+    /// Computes work items `start..end`: `outputs[o]` holds exactly those items of
+    /// output `o`. Fails, without running anything, when a buffer does not fit.
+    fn call(&self, inputs: &[Buf], outputs: &mut [BufMut], start: usize, end: usize) -> Result<()> {
         let fp = &self.footprint;
         if start > end || end > fp.items {
             return Err(CpuError::internal(format!(

@@ -86,6 +86,55 @@ fn step_label(program: &str, i: usize, step: &Step) -> String {
 pub struct Compiled {
     pub program: Program,
     code: Vec<StepCode>,
+    /// Per step, the slots it reads for the last time: released right after it, so
+    /// their buffers go back to the pool for the next steps' outputs.
+    last_reads: Vec<Vec<usize>>,
+}
+
+/// The slots each step reads for the last time (results are read after every step).
+fn last_reads(p: &Program) -> Vec<Vec<usize>> {
+    let mut last: Vec<Option<usize>> = vec![None; p.nslots];
+    for (i, step) in p.steps.iter().enumerate() {
+        // A value nothing reads is released right after the step that writes it.
+        let written: &[usize] = match step {
+            Step::Kernel { outputs, .. } | Step::Eqn { outputs, .. } => outputs,
+            Step::View { output, .. } | Step::Const { output, .. } => std::slice::from_ref(output),
+        };
+        for &s in written {
+            if let Some(l) = last.get_mut(s) {
+                *l = Some(i);
+            }
+        }
+        let mut read = |s: usize| {
+            if let Some(l) = last.get_mut(s) {
+                *l = Some(i);
+            }
+        };
+        match step {
+            Step::Kernel { inputs, .. } => inputs.iter().copied().for_each(&mut read),
+            Step::View { input, .. } => read(*input),
+            Step::Const { .. } => {}
+            Step::Eqn { args, .. } => args.iter().for_each(|a| {
+                if let Operand::Slot(s) = a {
+                    read(*s)
+                }
+            }),
+        }
+    }
+    for r in &p.results {
+        if let Operand::Slot(s) = r {
+            if let Some(l) = last.get_mut(*s) {
+                *l = None;
+            }
+        }
+    }
+    let mut per_step = vec![Vec::new(); p.steps.len()];
+    for (slot, l) in last.into_iter().enumerate() {
+        if let Some(i) = l {
+            per_step[i].push(slot);
+        }
+    }
+    per_step
 }
 
 /// What a step runs beyond its plan: a compiled kernel, or compiled control flow.
@@ -103,7 +152,9 @@ impl Compiled {
             .steps
             .iter()
             .map(|s| match s {
-                Step::Kernel { kernel, .. } => compile(kernel).map(|k| StepCode::Kernel(Box::new(k))),
+                Step::Kernel { kernel, .. } => {
+                    compile(kernel).map(|k| StepCode::Kernel(Box::new(k)))
+                }
                 Step::Eqn { prim, .. } => Ok(match crate::control::Control::new(prim)? {
                     Some(c) => StepCode::Control(c),
                     None => StepCode::Plain,
@@ -111,7 +162,12 @@ impl Compiled {
                 Step::View { .. } | Step::Const { .. } => Ok(StepCode::Plain),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Compiled { program, code })
+        let last_reads = last_reads(&program);
+        Ok(Compiled {
+            program,
+            code,
+            last_reads,
+        })
     }
 
     /// Runs the program on `args` with `threads` worker threads.
@@ -214,6 +270,9 @@ impl Compiled {
                         slots[s] = Some(o);
                     }
                 }
+            }
+            for &s in &self.last_reads[i] {
+                slots[s] = None;
             }
             if let (Some(prof), Some(t)) = (profile.as_deref_mut(), started) {
                 prof.record(&step_label(&p.name, i, step), t.elapsed().as_secs_f64());

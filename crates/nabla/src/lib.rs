@@ -22,6 +22,9 @@ mod stdlib;
 
 use std::path::Path;
 
+/// The buffer pool allocator: install it as a program's global allocator so arrays
+/// freed by one call are reused by the next (see the `nabla-alloc` crate).
+pub use nabla_alloc::{PoolAlloc, Stats as PoolStats};
 pub use nabla_diag::{Code, Diagnostic, Diagnostics, SourceMap, Span};
 pub use nabla_ir::array::Element;
 pub use nabla_ir::{Array, ArrayError, DType, Data, Func, Scalar, Type};
