@@ -31,7 +31,7 @@ enum Command {
         /// The script (`*.nbl`).
         file: PathBuf,
         /// Where traced functions run: interp (the reference interpreter), cpu or gpu.
-        #[arg(long, default_value = "interp")]
+        #[arg(long, default_value = "cpu")]
         backend: String,
         /// After the run, print to stderr where the time went: per phase, and on the cpu
         /// backend per program step (kernel or primitive), slowest first.

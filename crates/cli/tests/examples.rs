@@ -202,7 +202,13 @@ fn run_profile_reports_phases_and_kernels_on_stderr() {
         assert!(err.contains(word), "{word}: {err}");
     }
     // The interpreter has phases but no program steps.
-    let (code, out, err) = nabla(&["run", "--profile", "examples/poly.nbl"]);
+    let (code, out, err) = nabla(&[
+        "run",
+        "--backend",
+        "interp",
+        "--profile",
+        "examples/poly.nbl",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, plain);
     assert!(err.contains("compile") && !err.contains("kernel"), "{err}");

@@ -177,8 +177,15 @@ impl Default for Session {
 }
 
 impl Session {
-    /// A session on the reference interpreter, printing to standard output.
+    /// A session on the default backend (`cpu`), printing to standard output.
     pub fn new() -> Session {
+        let mut s = Session::on_interpreter();
+        s.host.use_cpu();
+        s
+    }
+
+    /// A session on the reference interpreter.
+    fn on_interpreter() -> Session {
         let mut engine = Engine::new();
         let mut host = RuntimeHost::new();
         let main = engine.create_module(&mut host, "main", None);
@@ -193,12 +200,8 @@ impl Session {
     /// A session on the given backend; backends not built yet are a diagnostic.
     pub fn with_backend(backend: Backend) -> Result<Session, Diagnostic> {
         match backend {
-            Backend::Interp => Ok(Session::new()),
-            Backend::Cpu => {
-                let mut s = Session::new();
-                s.host.use_cpu();
-                Ok(s)
-            }
+            Backend::Interp => Ok(Session::on_interpreter()),
+            Backend::Cpu => Ok(Session::new()),
             Backend::Gpu => Err(Diagnostic::error(
                 Code::BACKEND_UNAVAILABLE,
                 "the gpu backend is not available in this build yet",
