@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Nabla's benchmark runner: the workloads W1-W9 against the peer suite, in one session.
 
-    python3 bench/run.py --backend interp --quick \
+    python3 bench/run.py --backend cpu --quick \
         --peers PEERS_DIR/peers.py --python PEERS_VENV/bin/python
 
 One command:
@@ -590,7 +590,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backend", default="interp", help="interp | cpu | gpu (default interp)")
+    ap.add_argument("--backend", default="cpu", help="cpu | interp | gpu (default cpu)")
     ap.add_argument("--quick", action="store_true",
                     help="smaller sizes and only the peers the targets name (a smoke run)")
     ap.add_argument("--peers", default=os.environ.get("NABLA_BENCH_PEERS"),
