@@ -678,7 +678,18 @@ impl<'k> Cx<'k> {
                 Node::Compare(op, x, y) => g.compare(*op, k.dtypes[*x], get(*x)?, get(*y)?)?,
                 Node::Select(p, t, f) => g.select(d, get(*p)?, get(*t)?, get(*f)?),
                 Node::IntPow(e, x) => g.int_pow(d, *e, get(*x)?)?,
-                Node::Convert(to, x) => g.convert(k.dtypes[*x], *to, get(*x)?)?,
+                Node::Convert(to, x) => match k.nodes[*x] {
+                    // Indices are below 2^52 when their axis is, which admits a
+                    // two-instruction exact conversion (the iota of generated data).
+                    Node::Index(a)
+                        if *to == DType::F64
+                            && g.w > 1
+                            && k.shape.get(a).is_some_and(|&e| e <= 1 << 52) =>
+                    {
+                        g.small_index_to_f64(get(*x)?)
+                    }
+                    _ => g.convert(k.dtypes[*x], *to, get(*x)?)?,
+                },
                 Node::Threefry { which, args } => {
                     let a = [get(args[0])?, get(args[1])?, get(args[2])?, get(args[3])?];
                     g.threefry(*which, a)

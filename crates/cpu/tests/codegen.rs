@@ -176,6 +176,44 @@ fn float_to_integer_conversions_saturate_and_map_nan_to_zero() {
     }
 }
 
+/// Integer to float conversions round like the scalar instructions for every i64,
+/// including values that need rounding, the extremes and the halfway cases of the
+/// vector conversion's split into 32-bit halves.
+#[test]
+fn int_to_float_conversion_rounds_like_scalar_code() {
+    let mut xs: Vec<i64> = vec![
+        0,
+        1,
+        -1,
+        i64::MIN,
+        i64::MAX,
+        i64::MIN + 1,
+        (1 << 53) + 1,
+        -(1 << 53) - 1,
+        (1 << 54) + 2,
+        (1 << 54) + 6,
+        (1 << 62) + (1 << 9) + 1,
+        0xFFFF_FFFF,
+        0x1_0000_0000,
+        -0x1_0000_0000,
+        0x7FFF_FFFF_FFFF_FC00,
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..4000 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let shift = (state >> 58) as u32;
+        xs.push((state as i64) >> shift);
+    }
+    for to in [DType::F64, DType::F32] {
+        let a = Layout::contiguous(&[xs.len()]);
+        let k = op_kernel(&[xs.len()], &a, &a, DType::I64, Node::Convert(to, 0), to);
+        let x = Array::from_vec(vec![xs.len()], xs.clone()).unwrap();
+        check(&format!("i64 to {to}"), &k, &[x.clone(), x]);
+    }
+}
+
 #[test]
 fn literals_and_indices() {
     for (lname, shape, a, _) in layouts() {

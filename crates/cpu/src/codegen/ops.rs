@@ -854,11 +854,48 @@ impl<'a> Gen<'a> {
                 let wide = self.b.ins().uwiden_low(x);
                 self.b.ins().fcvt_from_uint(F64X2, wide)
             }
-            (DType::I64, DType::F64) => self.b.ins().fcvt_from_sint(F64X2, x),
+            (DType::I64, DType::F64) => self.i64x2_to_f64x2(x),
             (DType::F32, DType::F64) => self.b.ins().fvpromote_low(x),
             (DType::F64, DType::F32) => self.b.ins().fvdemote(x),
             _ => return None,
         })
+    }
+
+    /// `i64x2 → f64x2`, correctly rounded like `cvtsi2sd`, in vector instructions only:
+    /// x86 has no packed 64-bit integer conversion below AVX-512, and Cranelift's
+    /// fallback moves each lane through a general register (the whole cost of an
+    /// iota-fed kernel). With `u = x + 2^63` split into 32-bit halves, `2^84 + hi·2^32`
+    /// and `2^52 + lo` are exact doubles built by or-ing the halves into their mantissas;
+    /// subtracting `2^84 + 2^63 + 2^52` from the first is exact (a multiple of 2^32
+    /// below 2^64 in magnitude), so the final add is the only rounding.
+    fn i64x2_to_f64x2(&mut self, x: Value) -> Value {
+        let sign = self.bits_const(I64X2, i64::MIN);
+        let u = self.b.ins().bxor(x, sign);
+        let hi = self.shift_right_const(u, 32);
+        let hi_exp = self.bits_const(I64X2, 0x4530_0000_0000_0000);
+        let hi = self.b.ins().bor(hi, hi_exp);
+        let low_mask = self.bits_const(I64X2, 0xFFFF_FFFF);
+        let lo = self.b.ins().band(u, low_mask);
+        let lo_exp = self.bits_const(I64X2, 0x4330_0000_0000_0000);
+        let lo = self.b.ins().bor(lo, lo_exp);
+        let hi = self.b.ins().bitcast(F64X2, LE, hi);
+        let lo = self.b.ins().bitcast(F64X2, LE, lo);
+        // 2^84 + 2^63 + 2^52.
+        let offset = self.b.ins().f64const(f64::from_bits(0x4530_0000_8010_0000));
+        let offset = self.b.ins().splat(F64X2, offset);
+        let hi = self.b.ins().fsub(hi, offset);
+        self.b.ins().fadd(hi, lo)
+    }
+
+    /// `i64x2 → f64x2` for lanes in `0..=2^52`: or-ing such an integer into the
+    /// mantissa of 2^52 gives exactly `2^52 + x`.
+    pub fn small_index_to_f64(&mut self, x: Value) -> Value {
+        let exp = self.bits_const(I64X2, 0x4330_0000_0000_0000);
+        let biased = self.b.ins().bor(x, exp);
+        let biased = self.b.ins().bitcast(F64X2, LE, biased);
+        let two52 = self.b.ins().f64const(4_503_599_627_370_496.0);
+        let two52 = self.b.ins().splat(F64X2, two52);
+        self.b.ins().fsub(biased, two52)
     }
 
     fn shift_left_const(&mut self, x: Value, r: i64) -> Value {
