@@ -256,6 +256,11 @@ impl Bound {
         self.vals[i].as_ref()
     }
 
+    /// The argument as given, an explicit `none` included (absent: `None`).
+    pub fn given(&self, name: &str) -> Option<Value> {
+        self.slot(name).map(|a| a.value.clone())
+    }
+
     pub fn opt(&self, name: &str) -> Option<Value> {
         self.slot(name)
             .map(|a| a.value.clone())
@@ -871,8 +876,10 @@ impl Cx<'_> {
                     _ => TransformKind::Jit,
                 };
                 let mut options = Vec::new();
+                // An explicit `none` means something for the axes (not mapped), so
+                // it is kept.
                 for k in ["argnums", "in_axes", "out_axes"] {
-                    if let Some(v) = a.opt(k) {
+                    if let Some(v) = a.given(k) {
                         options.push((k.to_string(), v));
                     }
                 }

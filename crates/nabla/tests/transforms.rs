@@ -166,3 +166,17 @@ fn forward_mode_goes_through_while() {
     // f(x) = x^3 at 2 → 8, derivative 3x^2 = 12.
     close(&numbers(&out), &[8.0, 12.0], 1e-12);
 }
+
+#[test]
+fn explicit_none_out_axes_returns_an_unbatched_result() {
+    let out = run("let w = [1.0, 2.0]\n\
+         print(vmap(|x| sum(w) + 0.0, out_axes=none)([1.0, 2.0, 3.0]))\n\
+         print(vmap(|x| (x * 2.0, sum(w)), out_axes=(0, none))([1.0, 2.0]))\n")
+    .unwrap();
+    close(&numbers(&out), &[3.0, 2.0, 4.0, 3.0], 0.0);
+    let err = run("print(vmap(|x| x * 2.0, out_axes=none)([1.0, 2.0]))").unwrap_err();
+    assert!(
+        err.contains("E0411") && err.contains("out_axes is none"),
+        "{err}"
+    );
+}
