@@ -12,6 +12,7 @@
 //! - [`math`] — vectorised polynomial kernels for `exp`, `log`, `sin`, … emitted inline.
 //! - [`gemm`] — matrix products through a GEMM library.
 //! - [`native`] — concat and cumulative sums/products as plain Rust loops (until compiled).
+//! - [`rewrite`] — IR rewrites before planning (uncontracted products as multiplies).
 //! - [`plan`] — the fusion planner: IR function → program of kernels and steps.
 //! - [`program`] — a planned function compiled and run step by step.
 //! - [`error`] — what could not be compiled or run.
@@ -29,3 +30,4 @@ pub mod native;
 pub mod plan;
 pub mod program;
 pub mod reference;
+pub mod rewrite;

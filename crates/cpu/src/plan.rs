@@ -164,6 +164,7 @@ struct Planner<'a> {
 
 /// Plans a function.
 pub fn plan(f: &Func) -> Result<Program> {
+    let f = &crate::rewrite::prepare(f)?;
     let mut p = Planner::new(&f.body);
     let params = p.params();
     p.run()?;
