@@ -20,7 +20,7 @@ fn data(shape: &[usize], d: DType, seed: usize) -> Array {
     let v: Vec<f64> = (0..n)
         .map(|i| {
             let h = (i * 2654435761 + seed * 97) % 1009;
-            if h % 7 == 0 {
+            if h.is_multiple_of(7) {
                 special[h % special.len()]
             } else {
                 h as f64 / 17.0 - 29.0
@@ -30,10 +30,12 @@ fn data(shape: &[usize], d: DType, seed: usize) -> Array {
     Array::from_f64(shape.to_vec(), v).unwrap().cast(d)
 }
 
+/// Lhs shape, rhs shape, lhs batch axes, rhs batch axes.
+type Case = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
+
 #[test]
 fn uncontracted_products_match_the_interpreter() {
-    // (lhs shape, rhs shape, lhs_batch, rhs_batch)
-    let cases: Vec<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> = vec![
+    let cases: Vec<Case> = vec![
         (vec![3], vec![4], vec![], vec![]),
         (vec![], vec![5], vec![], vec![]),
         (vec![6], vec![6, 4], vec![0], vec![0]),
