@@ -39,6 +39,17 @@ pub fn run(
             "a compiled kernel run as a different kernel",
         ));
     }
+    run_compiled(compiled, inputs, threads)
+}
+
+/// [`run`] on the kernel `compiled` was compiled from (no structural comparison: it
+/// costs as much as a small kernel's whole run, in loops that call it every step).
+pub fn run_compiled(
+    compiled: &CompiledKernel,
+    inputs: &[&Array],
+    threads: usize,
+) -> Result<Vec<Array>> {
+    let kernel = compiled.kernel();
     if inputs.len() != kernel.inputs.len() {
         return Err(CpuError::internal(format!(
             "a kernel of {} inputs given {} arrays",

@@ -151,14 +151,21 @@ impl Compiled {
         let code = program
             .steps
             .iter()
-            .map(|s| match s {
+            .enumerate()
+            .map(|(i, s)| match s {
                 Step::Kernel { kernel, .. } => {
                     compile(kernel).map(|k| StepCode::Kernel(Box::new(k)))
                 }
-                Step::Eqn { prim, .. } => Ok(match crate::control::Control::new(prim)? {
-                    Some(c) => StepCode::Control(c),
-                    None => StepCode::Plain,
-                }),
+                Step::Eqn { prim, span, .. } => Ok(
+                    match crate::control::Control::new(
+                        prim,
+                        &format!("{}#{i}", program.name),
+                        *span,
+                    )? {
+                        Some(c) => StepCode::Control(c),
+                        None => StepCode::Plain,
+                    },
+                ),
                 Step::View { .. } | Step::Const { .. } => Ok(StepCode::Plain),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -187,6 +194,19 @@ impl Compiled {
         args: &[Array],
         threads: usize,
         fallback: &dyn Fallback,
+        profile: Option<&mut Profile>,
+    ) -> std::result::Result<Vec<Array>, Diagnostic> {
+        self.run_owned(args.to_vec(), threads, fallback, profile)
+    }
+
+    /// [`Compiled::run_profiled`] taking the arguments by value, so a caller done with
+    /// them (a loop handing its carries to the next iteration) leaves the program the
+    /// only owner of their buffers.
+    pub fn run_owned(
+        &self,
+        args: Vec<Array>,
+        threads: usize,
+        fallback: &dyn Fallback,
         mut profile: Option<&mut Profile>,
     ) -> std::result::Result<Vec<Array>, Diagnostic> {
         let p = &self.program;
@@ -201,7 +221,7 @@ impl Compiled {
         }
         let mut slots: Vec<Option<Array>> = vec![None; p.nslots];
         for (&s, a) in p.params.iter().zip(args) {
-            slots[s] = Some(a.clone());
+            slots[s] = Some(a);
         }
         let get = |slots: &[Option<Array>], s: usize| -> std::result::Result<Array, Diagnostic> {
             slots[s].clone().ok_or_else(|| {
@@ -209,13 +229,14 @@ impl Compiled {
             })
         };
         for (i, (step, code)) in p.steps.iter().zip(&self.code).enumerate() {
-            let started = profile.as_ref().map(|_| Instant::now());
+            // Control flow profiles its own time outside its bodies, and its bodies' steps.
+            let started = profile
+                .as_ref()
+                .filter(|_| !matches!(code, StepCode::Control(_)))
+                .map(|_| Instant::now());
             match step {
                 Step::Kernel {
-                    kernel,
-                    inputs,
-                    outputs,
-                    ..
+                    inputs, outputs, ..
                 } => {
                     let ins = inputs
                         .iter()
@@ -227,7 +248,7 @@ impl Compiled {
                             CpuError::internal("a kernel step was not compiled").to_diagnostic()
                         );
                     };
-                    let outs = crate::exec::run(kernel, ck, &refs, threads)
+                    let outs = crate::exec::run_compiled(ck, &refs, threads)
                         .map_err(|e| e.to_diagnostic())?;
                     for (&s, o) in outputs.iter().zip(outs) {
                         slots[s] = Some(o);
@@ -260,7 +281,7 @@ impl Compiled {
                         .collect::<std::result::Result<Vec<_>, _>>()?;
                     let outs = match code {
                         StepCode::Control(c) => {
-                            c.run(&ins, threads, fallback, profile.as_deref_mut())?
+                            c.run(ins, threads, fallback, profile.as_deref_mut())?
                         }
                         StepCode::Plain | StepCode::Kernel(_) => {
                             crate::eqn::run(prim, &ins, threads, fallback, *span)?
