@@ -11,7 +11,10 @@
 //!   interpreter.
 //! - [`math`] — vectorised polynomial kernels for `exp`, `log`, `sin`, … emitted inline.
 //! - [`gemm`] — matrix products through a GEMM library.
-//! - [`native`] — concat and cumulative sums/products as plain Rust loops (until compiled).
+//! - [`native`] — the primitives that are not fused kernels as Rust loops: concat,
+//!   running sums, gathers, pads, scatters, argmax/argmin, compensated sums and dots.
+//! - [`eqn`] — which of those (or the GEMM library) runs a non-kernel step.
+//! - [`control`] — cond, while and scan with compiled bodies.
 //! - [`rewrite`] — IR rewrites before planning (uncontracted products as multiplies).
 //! - [`plan`] — the fusion planner: IR function → program of kernels and steps.
 //! - [`program`] — a planned function compiled and run step by step.

@@ -1,10 +1,25 @@
-//! Primitives the CPU backend runs as plain Rust loops until they are compiled into
-//! kernels: they move memory (`concat`) or carry a sequential dependence along one axis
-//! (`cumsum`, `cumprod`), so a tight loop over contiguous rows is already near the
-//! memory bound. Results equal the interpreter's bit for bit: the same sequential order,
-//! wrapping integer arithmetic.
+//! Primitives the CPU backend runs as plain Rust loops rather than fused kernels:
+//! they move memory (`concat` here; gathers, pads, dynamic slices and scatters in
+//! [`gather`] and [`scatter`]), carry a sequential dependence along one axis
+//! (`cumsum`, `cumprod` here), pick an index ([`arg`]) or sum in twice the working
+//! precision ([`compensated`]). A tight loop over contiguous rows is already near the
+//! memory bound for these. Results equal the interpreter's bit for bit: the same
+//! element order, the same canonical summation order, wrapping integer arithmetic.
 
-use nabla_ir::{Array, CumOp, Data};
+mod common;
+
+pub mod arg;
+pub mod compensated;
+pub mod gather;
+pub mod scatter;
+
+pub use arg::arg_reduce;
+pub use common::PARALLEL_WORK;
+pub use compensated::{compensated_dot, compensated_sum};
+pub use gather::{dynamic_slice, dynamic_update_slice, pad, take};
+pub use scatter::scatter;
+
+use nabla_ir::{Array, CumOp, Data, Prim, ReduceOp};
 
 use crate::error::{CpuError, Result};
 
@@ -154,4 +169,28 @@ pub fn cumulative(x: &Array, op: CumOp, axis: usize, reverse: bool) -> Result<Ar
         Data::F64(v) => scan!(v, F64, |a: f64, b: f64| a + b, |a: f64, b: f64| a * b),
     };
     Array::new(x.shape().to_vec(), data).map_err(|e| CpuError::internal(e.to_string()))
+}
+
+/// `reduce_*` of a scalar over no axes (the planner sends only literal operands here):
+/// the canonical fold combines the element with identities, which changes only float
+/// sums (`-0.0` becomes `+0.0`) and products (a signalling NaN is quieted).
+pub fn reduce_scalar(x: &Array, op: ReduceOp) -> Result<Array> {
+    let prim = Prim::Reduce {
+        op,
+        axes: Vec::new(),
+        compensated: false,
+    };
+    common::check(&prim, std::slice::from_ref(x))?;
+    if x.rank() != 0 {
+        return Err(CpuError::internal("reduce_scalar of an array"));
+    }
+    let data = match (x.data(), op) {
+        (Data::F32(v), ReduceOp::Sum) => Data::F32(v.iter().map(|&a| 0.0 + a).collect()),
+        (Data::F64(v), ReduceOp::Sum) => Data::F64(v.iter().map(|&a| 0.0 + a).collect()),
+        (Data::F32(v), ReduceOp::Prod) => Data::F32(v.iter().map(|&a| 1.0 * a).collect()),
+        (Data::F64(v), ReduceOp::Prod) => Data::F64(v.iter().map(|&a| 1.0 * a).collect()),
+        // Integer identities, NaN-propagating max/min and and/or leave the element as is.
+        _ => x.data().clone(),
+    };
+    common::make(Vec::new(), data)
 }

@@ -50,8 +50,8 @@ pub enum Step {
         value: nabla_ir::Array,
         output: usize,
     },
-    /// A primitive run by the [`crate::program::Fallback`] (control flow included until
-    /// it is compiled).
+    /// A primitive run as one step: control flow with compiled bodies, matrix products,
+    /// or a Rust loop (see [`crate::eqn`]).
     Eqn {
         prim: Prim,
         args: Vec<Operand>,
