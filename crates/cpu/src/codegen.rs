@@ -25,9 +25,17 @@
 //! are merged, so a transposed-but-contiguous or fully contiguous kernel becomes one
 //! long row. Nodes that do not depend on the innermost axis are computed once per row
 //! (and splatted in vector mode).
+//!
+//! Random bits: a kernel with 64-bit values runs 2 lanes, but the Threefry cipher is
+//! 32-bit arithmetic, so such a kernel that draws random bits evaluates two vector
+//! steps at once ([`Cx::eval_pair`]): its 32-bit part (counters, cipher) over 4 lanes,
+//! the rest per 2-lane half. The two words of one cipher are computed once, and a
+//! key that does not change along the row has its schedule built once per row.
 
 mod libcall;
 mod ops;
+
+use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I64;
@@ -38,12 +46,13 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
 use nabla_ir::canonical::{BLOCK, LANES};
-use nabla_ir::{infer, BinaryOp, DType, Prim, ReduceOp, Type};
+use nabla_ir::{infer, BinaryOp, DType, Prim, ReduceOp, Scalar, Type};
 
 use crate::error::{CpuError, Result};
 use crate::jit::{Footprint, JitKernel, JitSession};
 use crate::kernel::{Kernel, Node, Output};
-use ops::{identity, reduce_binop, scalar_ty, size, Gen};
+pub(crate) use ops::{identity, reduce_binop};
+use ops::{scalar_ty, size, CipherKey, Gen};
 
 /// How transcendental functions (`exp`, `sin`, `pow`, …) are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -217,6 +226,12 @@ fn check(kernel: &Kernel) -> Result<()> {
                 }
                 DType::I64
             }
+            Node::IndexU32(axis) => {
+                if *axis >= rank {
+                    return Err(bad(format!("node {at} indexes axis {axis} of rank {rank}")));
+                }
+                DType::U32
+            }
             Node::Unary(op, x) => infer1(Prim::Unary(*op), &[*x])?[0],
             Node::Binary(op, x, y) => infer1(Prim::Binary(*op), &[*x, *y])?[0],
             Node::Compare(op, x, y) => infer1(Prim::Compare(*op), &[*x, *y])?[0],
@@ -317,7 +332,7 @@ impl Plan {
         };
         let mut indexed = vec![false; rank];
         for node in &kernel.nodes {
-            if let Node::Index(a) = node {
+            if let Node::Index(a) | Node::IndexU32(a) = node {
                 indexed[*a] = true;
             }
         }
@@ -518,6 +533,45 @@ struct Cx<'k> {
     varying: Vec<bool>,
     /// Per node: whether an output needs it.
     live: Vec<bool>,
+    /// Per node, when vector steps run in pairs ([`Cx::pair_steps`]): whether it is
+    /// computed once over 4 lanes for both steps. Empty otherwise.
+    narrow: Vec<bool>,
+    /// The keys of the varying ciphers whose key words are invariant: their
+    /// schedules are built once per row (see `CipherKey::Schedule`).
+    keys: Vec<KeyPair>,
+}
+
+/// The Threefry words computed so far for one set of lanes, by operands.
+type Ciphers = HashMap<[usize; 4], [Value; 2]>;
+
+/// Whether a node is a float literal other than NaN and ±0 (see
+/// `Gen::float_max_min_by_constant`).
+fn ordinary_float_lit(node: &Node) -> bool {
+    match node {
+        Node::Lit(Scalar::F32(v)) => !v.is_nan() && *v != 0.0,
+        Node::Lit(Scalar::F64(v)) => !v.is_nan() && *v != 0.0,
+        Node::Lit(_)
+        | Node::Load(_)
+        | Node::Index(_)
+        | Node::IndexU32(_)
+        | Node::Unary(..)
+        | Node::Binary(..)
+        | Node::Compare(..)
+        | Node::Select(..)
+        | Node::IntPow(..)
+        | Node::Convert(..)
+        | Node::Threefry { .. }
+        | Node::BitsToUnit(..) => false,
+    }
+}
+
+/// The dtypes whose vectors hold 4 lanes in any mode (bools are masks as wide as the
+/// kernel's lanes, so they are not among them).
+fn is_32(d: DType) -> bool {
+    match d {
+        DType::I32 | DType::U32 | DType::F32 => true,
+        DType::Bool | DType::I64 | DType::F64 => false,
+    }
 }
 
 /// Row state: everything fixed while the innermost index moves.
@@ -530,11 +584,31 @@ struct Row {
     inv: Vec<Option<Value>>,
     /// Per node: the same, splatted (vector mode).
     inv_vec: Vec<Option<Value>>,
+    /// In vector mode, the key schedule of each of [`Cx::keys`].
+    schedules: Vec<(KeyPair, [Value; ops::SCHEDULE_ENTRIES])>,
+}
+
+/// The key word nodes `(k0, k1)` of a cipher.
+type KeyPair = [usize; 2];
+
+impl Row {
+    /// Where a vector cipher with key nodes `key` finds its key: the row's schedule
+    /// when the key is invariant, else the `words` of this step.
+    fn cipher_key(
+        &self,
+        key: KeyPair,
+        words: impl FnOnce() -> Result<[Value; 2]>,
+    ) -> Result<CipherKey> {
+        match self.schedules.iter().find(|(k, _)| *k == key) {
+            Some(&(_, entries)) => Ok(CipherKey::Schedule(entries)),
+            None => Ok(CipherKey::Words(words()?)),
+        }
+    }
 }
 
 fn operands(node: &Node) -> Vec<usize> {
     match node {
-        Node::Load(_) | Node::Lit(_) | Node::Index(_) => Vec::new(),
+        Node::Load(_) | Node::Lit(_) | Node::Index(_) | Node::IndexU32(_) => Vec::new(),
         Node::Unary(_, x) | Node::IntPow(_, x) | Node::Convert(_, x) => vec![*x],
         Node::Binary(_, x, y) | Node::Compare(_, x, y) => vec![*x, *y],
         Node::Select(p, t, f) => vec![*p, *t, *f],
@@ -556,7 +630,7 @@ impl<'k> Cx<'k> {
         for (n, node) in kernel.nodes.iter().enumerate() {
             varying[n] = match node {
                 Node::Load(i) => plan.strides[*i][inner] != 0,
-                Node::Index(a) => plan.axis_of[*a] == Some(inner),
+                Node::Index(a) | Node::IndexU32(a) => plan.axis_of[*a] == Some(inner),
                 Node::Lit(_) => false,
                 other => operands(other).iter().any(|&m| varying[m]),
             };
@@ -572,6 +646,16 @@ impl<'k> Cx<'k> {
                 }
             }
         }
+        let mut keys: Vec<KeyPair> = Vec::new();
+        for (n, node) in kernel.nodes.iter().enumerate() {
+            if let Node::Threefry { args, .. } = node {
+                let key = [args[0], args[1]];
+                let invariant = !varying[key[0]] && !varying[key[1]];
+                if live[n] && varying[n] && invariant && !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
         Cx {
             kernel,
             plan,
@@ -579,6 +663,8 @@ impl<'k> Cx<'k> {
             outs: Vec::new(),
             varying,
             live,
+            narrow: Vec::new(),
+            keys,
         }
     }
 
@@ -603,6 +689,7 @@ impl<'k> Cx<'k> {
             idx,
             inv: vec![None; self.kernel.nodes.len()],
             inv_vec: vec![None; self.kernel.nodes.len()],
+            schedules: Vec::new(),
         };
         g.w = 1;
         let zero = g.iconst(I64, 0);
@@ -618,6 +705,18 @@ impl<'k> Cx<'k> {
                 }
             }
             g.w = 1;
+            for &key in &self.keys {
+                let word = |n: usize| {
+                    row.inv[n]
+                        .ok_or_else(|| CpuError::internal(format!("key node {n} has no value")))
+                };
+                let (k0, k1) = (word(key[0])?, word(key[1])?);
+                let bytes = (ops::SCHEDULE_ENTRIES * ops::SCHEDULE_ENTRY_BYTES) as u32;
+                let data = StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 4);
+                let slot = g.b.create_sized_stack_slot(data);
+                let entries = g.key_schedule(k0, k1, slot);
+                row.schedules.push((key, entries));
+            }
         }
         Ok(row)
     }
@@ -633,9 +732,9 @@ impl<'k> Cx<'k> {
         invariant: bool,
     ) -> Result<Vec<Option<Value>>> {
         let k = self.kernel;
-        let inner = self.plan.inner();
         let mut vals: Vec<Option<Value>> = vec![None; k.nodes.len()];
-        for (n, node) in k.nodes.iter().enumerate() {
+        let mut ciphers = Ciphers::new();
+        for n in 0..k.nodes.len() {
             if !self.live[n] {
                 continue;
             }
@@ -645,68 +744,245 @@ impl<'k> Cx<'k> {
                 }
                 continue;
             }
-            let d = k.dtypes[n];
             let get = |m: usize| {
                 vals[m].ok_or_else(|| CpuError::internal(format!("node {m} has no value")))
             };
-            let v = match node {
-                Node::Load(i) => {
-                    let dt = k.inputs[*i].dtype;
-                    let stride = self.plan.strides[*i][inner] * size(dt);
-                    if invariant || stride == 0 {
-                        g.load_scalar(dt, row.ptrs[*i])
-                    } else {
-                        let off = g.b.ins().imul_imm_s(j, stride);
-                        let addr = g.b.ins().iadd(row.ptrs[*i], off);
-                        g.load(dt, addr, stride)
-                    }
-                }
-                Node::Lit(s) => g.lit(*s),
-                Node::Index(a) => match self.plan.axis_of[*a] {
-                    None => g.lit(nabla_ir::Scalar::I64(0)),
-                    Some(ax) if ax == inner => {
-                        if g.w == 1 {
-                            j
-                        } else {
-                            g.index_vector(j)
-                        }
-                    }
-                    Some(ax) => row.idx[ax],
-                },
-                Node::Unary(op, x) => g.unary(*op, k.dtypes[*x], get(*x)?)?,
-                Node::Binary(op, x, y) => g.binary(*op, k.dtypes[*x], get(*x)?, get(*y)?)?,
-                Node::Compare(op, x, y) => g.compare(*op, k.dtypes[*x], get(*x)?, get(*y)?)?,
-                Node::Select(p, t, f) => g.select(d, get(*p)?, get(*t)?, get(*f)?),
-                Node::IntPow(e, x) => g.int_pow(d, *e, get(*x)?)?,
-                Node::Convert(to, x) => match k.nodes[*x] {
-                    // Indices are below 2^52 when their axis is, which admits a
-                    // two-instruction exact conversion (the iota of generated data).
-                    Node::Index(a)
-                        if *to == DType::F64
-                            && g.w > 1
-                            && k.shape.get(a).is_some_and(|&e| e <= 1 << 52) =>
-                    {
-                        g.small_index_to_f64(get(*x)?)
-                    }
-                    _ => g.convert(k.dtypes[*x], *to, get(*x)?)?,
-                },
-                Node::Threefry { which, args } => {
-                    let a = [get(args[0])?, get(args[1])?, get(args[2])?, get(args[3])?];
-                    g.threefry(*which, a)
-                }
-                Node::BitsToUnit(to, args) => {
-                    let a = args.iter().map(|&m| get(m)).collect::<Result<Vec<_>>>()?;
-                    g.bits_to_unit(*to, &a)?
-                }
-            };
+            let v = self.node_value(g, row, j, invariant, n, &get, &mut ciphers)?;
             vals[n] = Some(v);
         }
         Ok(vals)
     }
 
+    /// Node `n` at inner index `j` (`g.w` lanes from `j`), its operands from `get`;
+    /// `ciphers` keeps the Threefry words already computed for these lanes, so the two
+    /// words of one cipher cost one cipher.
+    #[allow(clippy::too_many_arguments)]
+    fn node_value(
+        &self,
+        g: &mut Gen,
+        row: &Row,
+        j: Value,
+        invariant: bool,
+        n: usize,
+        get: &dyn Fn(usize) -> Result<Value>,
+        ciphers: &mut Ciphers,
+    ) -> Result<Value> {
+        let k = self.kernel;
+        let inner = self.plan.inner();
+        let d = k.dtypes[n];
+        Ok(match &k.nodes[n] {
+            Node::Load(i) => {
+                let dt = k.inputs[*i].dtype;
+                let stride = self.plan.strides[*i][inner] * size(dt);
+                if invariant || stride == 0 {
+                    g.load_scalar(dt, row.ptrs[*i])
+                } else {
+                    let off = g.b.ins().imul_imm_s(j, stride);
+                    let addr = g.b.ins().iadd(row.ptrs[*i], off);
+                    g.load(dt, addr, stride)
+                }
+            }
+            Node::Lit(s) => g.lit(*s),
+            // An index along an outer axis (or a dropped size-1 axis) is invariant, so
+            // it is only computed in the row prologue, as a scalar.
+            Node::Index(a) => match self.plan.axis_of[*a] {
+                None => g.lit(Scalar::I64(0)),
+                Some(ax) if ax == inner => {
+                    if g.w == 1 {
+                        j
+                    } else {
+                        g.index_vector(j)
+                    }
+                }
+                Some(ax) => row.idx[ax],
+            },
+            Node::IndexU32(a) => match self.plan.axis_of[*a] {
+                None => g.lit(Scalar::U32(0)),
+                Some(ax) if ax == inner => {
+                    if g.w == 1 {
+                        g.index_u32(j)
+                    } else {
+                        g.index_u32_vector(j)
+                    }
+                }
+                Some(ax) => g.index_u32(row.idx[ax]),
+            },
+            Node::Unary(op, x) => g.unary(*op, k.dtypes[*x], get(*x)?)?,
+            Node::Binary(op @ (BinaryOp::Max | BinaryOp::Min), x, y)
+                if ordinary_float_lit(&k.nodes[*x]) =>
+            {
+                g.float_max_min_by_constant(*op == BinaryOp::Max, get(*x)?, get(*y)?)
+            }
+            Node::Binary(op, x, y) => g.binary(*op, k.dtypes[*x], get(*x)?, get(*y)?)?,
+            Node::Compare(op, x, y) => g.compare(*op, k.dtypes[*x], get(*x)?, get(*y)?)?,
+            Node::Select(p, t, f) => g.select(d, get(*p)?, get(*t)?, get(*f)?),
+            Node::IntPow(e, x) => g.int_pow(d, *e, get(*x)?)?,
+            Node::Convert(to, x) => match k.nodes[*x] {
+                // Indices are below 2^52 when their axis is, which admits a
+                // two-instruction exact conversion (the iota of generated data).
+                Node::Index(a)
+                    if *to == DType::F64
+                        && g.w > 1
+                        && k.shape.get(a).is_some_and(|&e| e <= 1 << 52) =>
+                {
+                    g.small_index_to_f64(get(*x)?)
+                }
+                _ => g.convert(k.dtypes[*x], *to, get(*x)?)?,
+            },
+            Node::Threefry { which, args } => {
+                let words = match ciphers.get(args) {
+                    Some(&words) => words,
+                    None => {
+                        let key_words = || Ok([get(args[0])?, get(args[1])?]);
+                        let key = if g.w == 1 {
+                            CipherKey::Words(key_words()?)
+                        } else {
+                            row.cipher_key([args[0], args[1]], key_words)?
+                        };
+                        // A zero counter word (the high word of `uniform`'s counters)
+                        // adds nothing.
+                        let word = |m: usize| -> Result<Option<Value>> {
+                            let zero = matches!(k.nodes[m], Node::Lit(s) if s.as_f64() == 0.0);
+                            Ok(if zero { None } else { Some(get(m)?) })
+                        };
+                        let words = g.threefry(key, [word(args[2])?, word(args[3])?]);
+                        ciphers.insert(*args, words);
+                        words
+                    }
+                };
+                *words
+                    .get(*which)
+                    .ok_or_else(|| CpuError::internal(format!("threefry result {which}")))?
+            }
+            Node::BitsToUnit(to, args) => {
+                let a = args.iter().map(|&m| get(m)).collect::<Result<Vec<_>>>()?;
+                g.bits_to_unit(*to, &a)?
+            }
+        })
+    }
+
+    /// Pairs the vector steps of a 2-lane kernel whose element code draws random bits
+    /// (see [`Cx::eval_pair`]). The cipher is all 32-bit arithmetic, so two 2-lane
+    /// steps share one 4-lane cipher at nearly half the cost.
+    fn pair_steps(&mut self, lanes: usize) {
+        let k = self.kernel;
+        let random = k.nodes.iter().enumerate().any(|(n, node)| {
+            self.live[n] && self.varying[n] && matches!(node, Node::Threefry { .. })
+        });
+        if lanes != 2 || !random {
+            self.narrow.clear();
+            return;
+        }
+        self.narrow = k
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                self.live[n]
+                    && self.varying[n]
+                    && is_32(k.dtypes[n])
+                    && operands(node).iter().all(|&m| is_32(k.dtypes[m]))
+            })
+            .collect();
+    }
+
+    /// Whether vector steps run in pairs.
+    fn paired(&self) -> bool {
+        !self.narrow.is_empty()
+    }
+
+    /// The live varying nodes for two 2-lane steps at once, inner indices `j..j + 2`
+    /// and `j + 2..j + 4`: narrow nodes (32-bit values from 32-bit operands) once over
+    /// 4 lanes, the others once per half at 2 lanes, moving values between the two
+    /// layouts where an operand is in the other one. Returns each half's values (in
+    /// 2-lane layout, every output node included), as two calls of `eval` would.
+    fn eval_pair(&self, g: &mut Gen, row: &Row, j: Value) -> Result<[Vec<Option<Value>>; 2]> {
+        let k = self.kernel;
+        let len = k.nodes.len();
+        let missing = |m: usize| CpuError::internal(format!("node {m} has no value"));
+        let mut halves: [Vec<Option<Value>>; 2] = [vec![None; len], vec![None; len]];
+        let mut joined: Vec<Option<Value>> = vec![None; len];
+        let js = [j, g.b.ins().iadd_imm_s(j, 2)];
+        let mut ciphers = [Ciphers::new(), Ciphers::new()];
+        let mut ciphers4 = Ciphers::new();
+        for n in 0..len {
+            if !self.live[n] {
+                continue;
+            }
+            if !self.varying[n] {
+                let v = row.inv_vec[n];
+                halves[0][n] = v;
+                halves[1][n] = v;
+                // A splatted 32-bit invariant fills all 4 lanes: narrow nodes take it
+                // as is.
+                if is_32(k.dtypes[n]) {
+                    joined[n] = v;
+                }
+                continue;
+            }
+            let ops = operands(&k.nodes[n]);
+            // f64 from random bits: from the 32-bit words of all four elements at once.
+            let quad = if let Node::BitsToUnit(DType::F64, args) = &k.nodes[n] {
+                match args[..] {
+                    [hi, lo] => Some((hi, lo)),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            if self.narrow[n] || quad.is_some() {
+                for &m in &ops {
+                    if joined[m].is_none() {
+                        let a = halves[0][m].ok_or_else(|| missing(m))?;
+                        let b = halves[1][m].ok_or_else(|| missing(m))?;
+                        g.w = 2;
+                        joined[m] = Some(g.join_pairs(a, b));
+                    }
+                }
+            }
+            if let Some((hi, lo)) = quad {
+                let hi = joined[hi].ok_or_else(|| missing(hi))?;
+                let lo = joined[lo].ok_or_else(|| missing(lo))?;
+                let [first, second] = g.unit_f64_quad(hi, lo);
+                halves[0][n] = Some(first);
+                halves[1][n] = Some(second);
+            } else if self.narrow[n] {
+                g.w = 4;
+                let get = |m: usize| joined[m].ok_or_else(|| missing(m));
+                let v = self.node_value(g, row, j, false, n, &get, &mut ciphers4)?;
+                joined[n] = Some(v);
+            } else {
+                g.w = 2;
+                for h in 0..2 {
+                    for &m in &ops {
+                        if halves[h][m].is_none() {
+                            let v = joined[m].ok_or_else(|| missing(m))?;
+                            halves[h][m] = Some(if h == 0 { v } else { g.high_pair(v) });
+                        }
+                    }
+                    let get = |m: usize| halves[h][m].ok_or_else(|| missing(m));
+                    let v = self.node_value(g, row, js[h], false, n, &get, &mut ciphers[h])?;
+                    halves[h][n] = Some(v);
+                }
+            }
+        }
+        // Outputs computed over 4 lanes, in the 2-lane layout of each half.
+        g.w = 2;
+        for out in &k.outputs {
+            let m = output_node(out);
+            if halves[0][m].is_none() {
+                let v = joined[m].ok_or_else(|| missing(m))?;
+                halves[0][m] = Some(v);
+                halves[1][m] = Some(g.high_pair(v));
+            }
+        }
+        Ok(halves)
+    }
+
     /// A rough size of the code computing one element: what unrolling multiplies.
     fn weight(&self) -> usize {
         let k = self.kernel;
+        let mut ciphers = std::collections::HashSet::new();
         k.nodes
             .iter()
             .enumerate()
@@ -714,8 +990,26 @@ impl<'k> Cx<'k> {
             .map(|(_, node)| match node {
                 Node::Unary(op, _) if op.float_only() => 16,
                 Node::Binary(BinaryOp::Pow | BinaryOp::Atan2, _, _) => 16,
-                Node::Binary(BinaryOp::Div | BinaryOp::Rem, _, _) | Node::Threefry { .. } => 4,
-                _ => 1,
+                Node::Binary(BinaryOp::Div | BinaryOp::Rem, _, _) => 4,
+                // About a hundred instructions, once for both words.
+                Node::Threefry { args, .. } => {
+                    if ciphers.insert(*args) {
+                        32
+                    } else {
+                        0
+                    }
+                }
+                Node::Load(_)
+                | Node::Lit(_)
+                | Node::Index(_)
+                | Node::IndexU32(_)
+                | Node::Unary(..)
+                | Node::Binary(..)
+                | Node::Compare(..)
+                | Node::Select(..)
+                | Node::IntPow(..)
+                | Node::Convert(..)
+                | Node::BitsToUnit(..) => 1,
             })
             .sum()
     }
@@ -765,6 +1059,7 @@ fn build(
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let mut g = Gen::new(b, module, math);
         let mut cx = Cx::new(kernel, plan);
+        cx.pair_steps(lanes);
         let mut cx_across = across.map(|(p, w)| (Cx::new(kernel, p), *w));
         let entry = g.b.create_block();
         g.b.append_block_params_for_function_params(entry);
@@ -883,7 +1178,29 @@ fn store_nest(
     if lanes > 1 {
         let vec_head = g.b.create_block();
         let vec_body = g.b.create_block();
-        g.b.ins().jump(vec_head, &[]);
+        if cx.paired() {
+            // Two vector steps at a time while they fit; the plain vector loop below
+            // then takes at most one more step.
+            let pair_head = g.b.create_block();
+            let pair_body = g.b.create_block();
+            g.b.ins().jump(pair_head, &[]);
+            g.b.switch_to_block(pair_head);
+            let j = g.b.use_var(j_var);
+            let next = g.b.ins().iadd_imm_s(j, 2 * lanes as i64);
+            let fits = g.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, j1);
+            g.b.ins().brif(fits, pair_body, &[], vec_head, &[]);
+            g.b.switch_to_block(pair_body);
+            let [first, second] = cx.eval_pair(g, &row, j)?;
+            g.w = lanes;
+            store_all(g, &first, j)?;
+            let j2 = g.b.ins().iadd_imm_s(j, lanes as i64);
+            store_all(g, &second, j2)?;
+            g.w = 1;
+            g.b.def_var(j_var, next);
+            g.b.ins().jump(pair_head, &[]);
+        } else {
+            g.b.ins().jump(vec_head, &[]);
+        }
         g.b.switch_to_block(vec_head);
         let j = g.b.use_var(j_var);
         let next = g.b.ins().iadd_imm_s(j, lanes as i64);
@@ -1478,7 +1795,11 @@ fn runs(
     // Small element code is unrolled over a group of 8 with the lanes in place;
     // large code is emitted once and the lanes rotate.
     let unroll = red.cx.weight() * (LANES / lanes) <= UNROLL_BUDGET;
-    let step = if unroll { LANES } else { lanes };
+    let step = match (unroll, red.cx.paired()) {
+        (true, _) => LANES,
+        (false, true) => 2 * lanes,
+        (false, false) => lanes,
+    };
     let head = g.b.create_block();
     let body = g.b.create_block();
     g.b.ins().jump(head, &[]);
@@ -1487,7 +1808,22 @@ fn runs(
     let more = g.b.ins().icmp(IntCC::SignedLessThan, p, end);
     g.b.ins().brif(more, body, &[], after, &[]);
     g.b.switch_to_block(body);
-    if unroll {
+    if red.cx.paired() {
+        // Two vector steps per evaluation (see `Cx::eval_pair`), folded as two steps.
+        let pairs = if unroll { LANES / (2 * lanes) } else { 1 };
+        for pair in 0..pairs {
+            let at = g.b.ins().iadd_imm_s(p, (pair * 2 * lanes) as i64);
+            let halves = red.cx.eval_pair(g, row, at)?;
+            g.w = 1;
+            for (h, vals) in halves.iter().enumerate() {
+                if unroll {
+                    red.fold_in_place(g, 2 * pair + h, vals)?;
+                } else {
+                    red.fold_rotate(g, vals)?;
+                }
+            }
+        }
+    } else if unroll {
         for sub in 0..LANES / lanes {
             let at = g.b.ins().iadd_imm_s(p, (sub * lanes) as i64);
             g.w = lanes;

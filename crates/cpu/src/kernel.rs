@@ -35,6 +35,10 @@ pub enum Node {
     Lit(Scalar),
     /// The iteration index along an axis (an `i64`, for `iota`).
     Index(usize),
+    /// The iteration index along an axis modulo 2^32, as a `u32` (for `u32` and `i32`
+    /// iotas, random counters above all): exactly `Convert(U32, Index(axis))`, but a
+    /// kernel without 64-bit values keeps its 4 vector lanes.
+    IndexU32(usize),
     Unary(UnaryOp, NodeId),
     Binary(BinaryOp, NodeId, NodeId),
     Compare(CmpOp, NodeId, NodeId),
@@ -43,6 +47,8 @@ pub enum Node {
     IntPow(i64, NodeId),
     Convert(DType, NodeId),
     /// Result `which` (0 or 1) of the Threefry-2x32 cipher on `(k0, k1, x0, x1)`, all u32.
+    /// The two results of the same operands are two nodes; code generation computes
+    /// the cipher once for both.
     Threefry {
         which: usize,
         args: [NodeId; 4],

@@ -2,20 +2,26 @@
 //! free reshapes of materialised buffers, matrix products, control flow with planned
 //! bodies, and the primitives not compiled yet.
 //!
-//! Elementwise operations and layout changes (broadcast, transpose, slice, reverse,
-//! iota) are *virtual*: they produce no buffer, only an expression over buffers that the
+//! Elementwise operations (random bits included) and layout changes (broadcast,
+//! transpose, slice, reverse, iota, and reshapes that split axes of a virtual value)
+//! are *virtual*: they produce no buffer, only an expression over buffers that the
 //! kernel of each consumer evaluates through an affine index map. A value is
 //! materialised — a kernel stores it — when a step that is not a kernel needs it, when
 //! it is a result, or when several consumers would each recompute real work. A
 //! reduction becomes a kernel whose loop nest evaluates its operand's whole expression,
-//! so `sum(x * x)` reads `x` once and writes one number. Why fusion stopped is recorded
-//! per kernel for `nabla ir --kernels`.
+//! so `sum(x * x)` reads `x` once and writes one number; a reduction of at most 8
+//! elements per result is virtual too, an expression of its elements in the canonical
+//! order. So `uniform(k, [2, n])` summed over its first axis and then reduced is one
+//! kernel that never stores a draw. Why fusion stopped is recorded per kernel for
+//! `nabla ir --kernels`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use nabla_ir::{Atom, Body, DType, Eqn, Func, Prim, Scalar, Type, Var};
+use nabla_ir::canonical::LANES;
+use nabla_ir::{Atom, Body, DType, Eqn, Func, Prim, ReduceOp, Scalar, Type, Var};
 
+use crate::codegen::{identity, reduce_binop};
 use crate::error::{CpuError, Result};
 use crate::kernel::{Input, Kernel, Node, NodeId, Output};
 
@@ -152,6 +158,34 @@ fn is_free(prim: &Prim) -> bool {
             | Prim::Iota { .. }
             | Prim::StopGradient
     )
+}
+
+/// For a reshape that only splits axes (adding or dropping size-1 axes too), the
+/// target axes each source axis becomes, in order (none for a size-1 source axis);
+/// `None` for reshapes that merge axes (no affine index map) and for empty arrays.
+fn split_groups(src: &[usize], dst: &[usize]) -> Option<Vec<Vec<usize>>> {
+    let n: usize = src.iter().product();
+    if n == 0 || n != dst.iter().product::<usize>() {
+        return None;
+    }
+    let mut t = 0;
+    let mut groups = Vec::with_capacity(src.len());
+    for &len in src {
+        let mut members = Vec::new();
+        let mut prod = 1usize;
+        while prod < len {
+            let &m = dst.get(t)?;
+            prod = prod.checked_mul(m)?;
+            members.push(t);
+            t += 1;
+        }
+        if prod != len {
+            return None;
+        }
+        groups.push(members);
+    }
+    // Whatever is left has size 1.
+    dst.get(t..)?.iter().all(|&m| m == 1).then_some(groups)
 }
 
 struct Planner<'a> {
@@ -292,8 +326,53 @@ impl<'a> Planner<'a> {
         });
     }
 
+    /// Whether the equation's results stay virtual: fusible primitives always, and
+    /// two that are only sometimes index maps or cheap elementwise expressions.
+    fn is_virtual(&self, e: &Eqn) -> Result<bool> {
+        Ok(match (&e.prim, e.args.first()) {
+            // A reshape that splits the axes of a virtual value is an affine index
+            // change (a reshape of a stored buffer is a free view already).
+            (Prim::Reshape { shape }, Some(Atom::Var(v))) => {
+                matches!(self.def(v)?, Def::Virtual { .. })
+                    && split_groups(&v.ty.shape, shape).is_some()
+            }
+            (
+                Prim::Reduce {
+                    op,
+                    axes,
+                    compensated: false,
+                },
+                Some(Atom::Var(v)),
+            ) => {
+                let k: usize = axes.iter().filter_map(|&a| v.ty.shape.get(a)).product();
+                let d = v.ty.dtype;
+                let valid = match op {
+                    ReduceOp::And | ReduceOp::Or => d == DType::Bool,
+                    ReduceOp::Sum | ReduceOp::Prod => d != DType::Bool,
+                    ReduceOp::Max | ReduceOp::Min => true,
+                };
+                (1..=LANES).contains(&k) && valid
+            }
+            _ => is_fusible(&e.prim),
+        })
+    }
+
+    /// Whether recomputing a virtual equation in every consumer costs nothing (see
+    /// [`is_free`]). A virtual reshape is an index change too, but it is free only
+    /// over an index-only value (an iota, say): a reshape of real work with several
+    /// consumers is stored once, as it was when every reshape needed a buffer.
+    fn is_free_here(&self, e: &Eqn) -> Result<bool> {
+        Ok(match (&e.prim, e.args.first()) {
+            (Prim::Reshape { .. }, Some(Atom::Var(v))) => match self.def(v)? {
+                Def::Virtual { eqn, .. } => is_free(&self.body.eqns[eqn].prim),
+                Def::Slot(_) | Def::Lit(_) => true,
+            },
+            (prim, _) => is_free(prim),
+        })
+    }
+
     fn eqn(&mut self, i: usize, e: &Eqn) -> Result<()> {
-        if is_fusible(&e.prim) {
+        if self.is_virtual(e)? {
             for (k, o) in e.outs.iter().enumerate() {
                 self.defs.insert(o.id, Def::Virtual { eqn: i, out: k });
             }
@@ -302,7 +381,7 @@ impl<'a> Planner<'a> {
                 .outs
                 .iter()
                 .any(|o| self.uses.get(&o.id).copied().unwrap_or(0) > 1);
-            if shared && !is_free(&e.prim) {
+            if shared && !self.is_free_here(e)? {
                 for o in &e.outs {
                     self.materialize(o, "its value has several consumers")?;
                 }
@@ -517,25 +596,34 @@ impl<'a> Planner<'a> {
             Prim::StopGradient => self.atom_node(kb, &e.args[0], map)?,
             Prim::Iota { axis, .. } => {
                 let (off, coefs) = &map.rows[*axis];
-                let mut acc = kb.push(Node::Lit(Scalar::I64(*off)), DType::I64);
+                // 32-bit iotas (random counters) in 32-bit arithmetic: the value is
+                // `off + Σ c·i` wrapped to 32 bits, and wrapping every operation gives
+                // the same bits (reduction mod 2^32 respects sums and products), while
+                // the kernel keeps 4 vector lanes.
+                let (wide, index): (DType, fn(usize) -> Node) = match dtype {
+                    DType::U32 | DType::I32 => (DType::U32, Node::IndexU32),
+                    DType::Bool | DType::I64 | DType::F32 | DType::F64 => (DType::I64, Node::Index),
+                };
+                let lit = |v: i64| Scalar::I64(v).cast(wide);
+                let mut acc = kb.push(Node::Lit(lit(*off)), wide);
                 for (k, &c) in coefs.iter().enumerate() {
                     if c == 0 {
                         continue;
                     }
-                    let idx = kb.push(Node::Index(k), DType::I64);
+                    let idx = kb.push(index(k), wide);
                     let term = if c == 1 {
                         idx
                     } else {
-                        let cn = kb.push(Node::Lit(Scalar::I64(c)), DType::I64);
-                        kb.push(Node::Binary(nabla_ir::BinaryOp::Mul, idx, cn), DType::I64)
+                        let cn = kb.push(Node::Lit(lit(c)), wide);
+                        kb.push(Node::Binary(nabla_ir::BinaryOp::Mul, idx, cn), wide)
                     };
                     acc = if *off == 0 && kb.is_zero_lit(acc) {
                         term
                     } else {
-                        kb.push(Node::Binary(nabla_ir::BinaryOp::Add, acc, term), DType::I64)
+                        kb.push(Node::Binary(nabla_ir::BinaryOp::Add, acc, term), wide)
                     };
                 }
-                if dtype == DType::I64 {
+                if dtype == wide {
                     acc
                 } else {
                     kb.push(Node::Convert(dtype, acc), dtype)
@@ -596,6 +684,33 @@ impl<'a> Planner<'a> {
                     .collect();
                 self.atom_node(kb, &e.args[0], &Map { rows })?
             }
+            Prim::Reshape { shape } => {
+                let xt = arg_ty(0);
+                let groups = split_groups(&xt.shape, shape).ok_or_else(|| {
+                    CpuError::internal("a reshape that merges axes was planned as virtual")
+                })?;
+                let n = kb.shape.len();
+                // Source index along an axis split into target axes `g`: the row-major
+                // combination of their indices.
+                let rows = groups
+                    .iter()
+                    .map(|g| {
+                        let mut row = (0i64, vec![0i64; n]);
+                        let mut scale = 1i64;
+                        for &t in g.iter().rev() {
+                            let (off, coefs) = &map.rows[t];
+                            row.0 += scale * off;
+                            for (acc, c) in row.1.iter_mut().zip(coefs) {
+                                *acc += scale * c;
+                            }
+                            scale *= shape[t] as i64;
+                        }
+                        row
+                    })
+                    .collect();
+                self.atom_node(kb, &e.args[0], &Map { rows })?
+            }
+            Prim::Reduce { op, axes, .. } => self.small_reduce(kb, e, *op, axes, map)?,
             Prim::Threefry2x32 => {
                 let mut args = [0; 4];
                 for (k, a) in e.args.iter().enumerate().take(4) {
@@ -618,6 +733,101 @@ impl<'a> Planner<'a> {
                 )))
             }
         })
+    }
+}
+
+impl Planner<'_> {
+    /// A reduction of at most `LANES` elements per result as an expression of its
+    /// elements, in the canonical order: one block where element `e` is alone in lane
+    /// `e` (folded from the identity), lanes combined `((0+1)+(2+3))+((4+5)+(6+7))`.
+    /// Empty lanes stay the identity, and the identity combined with itself is the
+    /// identity for every op, so those pairs cost nothing; all else is computed as the
+    /// interpreter does (`0.0 + x` turns `-0.0` into `0.0`), but for combinations with
+    /// an empty lane that provably change nothing, so the bits agree.
+    fn small_reduce(
+        &mut self,
+        kb: &mut KernelBuilder,
+        e: &Eqn,
+        op: ReduceOp,
+        axes: &[usize],
+        map: &Map,
+    ) -> Result<NodeId> {
+        let xt = e.args[0].ty();
+        let d = xt.dtype;
+        let rank = xt.rank();
+        let kept: Vec<usize> = (0..rank).filter(|a| !axes.contains(a)).collect();
+        let mut reduced = axes.to_vec();
+        reduced.sort_unstable();
+        let k: usize = reduced.iter().map(|&a| xt.shape[a]).product();
+        if k > LANES {
+            return Err(CpuError::internal(
+                "a large reduction was planned as virtual",
+            ));
+        }
+        let n = kb.shape.len();
+        let f = reduce_binop(op);
+        let id = kb.push(Node::Lit(identity(op, d)), d);
+        let mut lanes: [Option<NodeId>; LANES] = [None; LANES];
+        for (at, lane) in lanes.iter_mut().enumerate().take(k) {
+            // Element `at` of the reduced axes flattened row-major.
+            let mut rows = vec![(0i64, vec![0i64; n]); rank];
+            for (t, &a) in kept.iter().enumerate() {
+                rows[a] = map.rows[t].clone();
+            }
+            let mut rest = at;
+            for &a in reduced.iter().rev() {
+                rows[a].0 = (rest % xt.shape[a]) as i64;
+                rest /= xt.shape[a];
+            }
+            let x = self.atom_node(kb, &e.args[0], &Map { rows })?;
+            // `id ⊕ x` is `x` for integers and bools, and for a float sum of a square
+            // (never -0.0, and a NaN it is comes quiet from the multiplication).
+            let square = matches!(kb.nodes[x], Node::IntPow(p, _) if p % 2 == 0)
+                || matches!(kb.nodes[x], Node::Binary(nabla_ir::BinaryOp::Mul, a, b) if a == b);
+            *lane = Some(if exact_leaf(d, op, square) {
+                x
+            } else {
+                kb.push(Node::Binary(f, id, x), d)
+            });
+        }
+        // Combining a value with an empty lane is the identity whenever that value is
+        // an integer or bool, or a float sum or product: every value combined here is
+        // the result of an operation (a lane is `id ⊕ x` or a square), so it is a quiet
+        // NaN if a NaN, and in a sum never -0.0, the one float `+ 0.0` changes.
+        // (`max`/`min` of floats keep the operation.)
+        let exact = match (d, op) {
+            (DType::F32 | DType::F64, ReduceOp::Sum | ReduceOp::Prod) => true,
+            (DType::F32 | DType::F64, _) => false,
+            (DType::Bool | DType::I32 | DType::I64 | DType::U32, _) => true,
+        };
+        let mut pair = |a: Option<NodeId>, b: Option<NodeId>| match (a, b) {
+            (None, None) => None,
+            (Some(x), None) | (None, Some(x)) if exact => Some(x),
+            (a, b) => {
+                let node = Node::Binary(f, a.unwrap_or(id), b.unwrap_or(id));
+                Some(kb.push(node, d))
+            }
+        };
+        let l = lanes;
+        let p01 = pair(l[0], l[1]);
+        let p23 = pair(l[2], l[3]);
+        let low = pair(p01, p23);
+        let p45 = pair(l[4], l[5]);
+        let p67 = pair(l[6], l[7]);
+        let high = pair(p45, p67);
+        Ok(pair(low, high).unwrap_or(id))
+    }
+}
+
+/// Whether folding `x` into an empty lane of a small reduction (`identity ⊕ x`)
+/// gives `x` bit for bit: always for integers and bools; for floats only in a sum of
+/// a square (`square`), since `0.0 + x` turns `-0.0` into `0.0` and quiets a
+/// signalling NaN.
+fn exact_leaf(d: DType, op: ReduceOp, square: bool) -> bool {
+    match (d, op) {
+        (DType::Bool | DType::I32 | DType::I64 | DType::U32, _) => true,
+        (DType::F32 | DType::F64, ReduceOp::Sum) => square,
+        (DType::F32 | DType::F64, _) => false,
     }
 }
 

@@ -4,9 +4,10 @@
 //! (This crate does not depend on the interpreter; its tests and the planner's do.)
 //!
 //! Each node becomes the elementwise primitive of the same name over the whole
-//! iteration space: a literal is broadcast, `Index(axis)` is an `i64` iota, a store
-//! output is the node's value and a reduce output is `reduce_*` over the trailing
-//! axes, which the interpreter computes in the canonical order.
+//! iteration space: a literal is broadcast, `Index(axis)` is an `i64` iota (and
+//! `IndexU32(axis)` that iota converted to `u32`), a store output is the node's value
+//! and a reduce output is `reduce_*` over the trailing axes, which the interpreter
+//! computes in the canonical order.
 
 use nabla_diag::Span;
 use nabla_ir::{Array, Atom, Builder, DType, Data, Func, Prim, Type, Var};
@@ -56,6 +57,16 @@ pub fn to_func(kernel: &Kernel) -> Result<Func> {
                 },
                 Vec::new(),
             ),
+            Node::IndexU32(axis) => {
+                // The i64 index wrapped to 32 bits, as the node defines it.
+                let index = Prim::Iota {
+                    dtype: DType::I64,
+                    shape: shape.clone(),
+                    axis: *axis,
+                };
+                let i = b.emit1(index, Vec::new(), Span::DUMMY).map_err(err)?;
+                (Prim::Convert { dtype: DType::U32 }, vec![Atom::from(i)])
+            }
             Node::Unary(op, x) => (Prim::Unary(*op), vec![var(*x)?]),
             Node::Binary(op, x, y) => (Prim::Binary(*op), vec![var(*x)?, var(*y)?]),
             Node::Compare(op, x, y) => (Prim::Compare(*op), vec![var(*x)?, var(*y)?]),

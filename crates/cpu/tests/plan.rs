@@ -65,12 +65,13 @@ fn a_reduction_fuses_with_its_producers() {
 
 #[test]
 fn layout_changes_are_index_maps_not_copies() {
-    // sum over axis 1 of a transposed, reversed slice: one kernel, strided reads.
+    // sum over axis 1 of a transposed, reversed slice: one kernel, strided reads (12
+    // elements per sum, so the reduction is a kernel of its own, not inlined).
     let f = parse_func(
-        "fn f(%0: f64[4, 6]) -> (f64[3]) {
-  %1: f64[4, 3] = slice[start=[0, 1], limit=[4, 6], stride=[1, 2]](%0)
-  %2: f64[3, 4] = transpose[perm=[1, 0]](%1)
-  %3: f64[3, 4] = rev[axes=[1]](%2)
+        "fn f(%0: f64[12, 6]) -> (f64[3]) {
+  %1: f64[12, 3] = slice[start=[0, 1], limit=[12, 6], stride=[1, 2]](%0)
+  %2: f64[3, 12] = transpose[perm=[1, 0]](%1)
+  %3: f64[3, 12] = rev[axes=[1]](%2)
   %4: f64[3] = reduce_sum[axes=[1], compensated=false](%3)
   return (%4)
 }",
@@ -82,9 +83,32 @@ fn layout_changes_are_index_maps_not_copies() {
         panic!()
     };
     let input = &kernel.inputs[0];
-    // Iteration (i, j) reads x[3 - j, 1 + 2 i]: strides 2 and -6, offset 1 + 18.
+    // Iteration (i, j) reads x[11 - j, 1 + 2 i]: strides 2 and -6, offset 1 + 66.
     assert_eq!(input.strides, vec![2, -6]);
-    assert_eq!(input.offset, 19);
+    assert_eq!(input.offset, 67);
+}
+
+#[test]
+fn small_reductions_are_expressions_in_their_consumer() {
+    // At most 8 elements per result (one per canonical lane): the sum is inlined into
+    // the kernel of its consumer, reading each element through its own index map.
+    let f = parse_func(
+        "fn f(%0: f64[4, 1000]) -> (f64[]) {
+  %1: f64[1000] = reduce_sum[axes=[0], compensated=false](%0)
+  %2: f64[1000] = integer_pow[exponent=2](%1)
+  %3: f64[] = reduce_max[axes=[0], compensated=false](%2)
+  return (%3)
+}",
+    )
+    .unwrap();
+    let p = plan(&f).unwrap();
+    assert_eq!(p.steps.len(), 1, "{}", describe(&p));
+    let Step::Kernel { kernel, .. } = &p.steps[0] else {
+        panic!()
+    };
+    let offsets: Vec<isize> = kernel.inputs.iter().map(|i| i.offset).collect();
+    assert_eq!(offsets, vec![0, 1000, 2000, 3000]);
+    assert!(kernel.inputs.iter().all(|i| i.strides == vec![1]));
 }
 
 #[test]
@@ -116,4 +140,35 @@ fn reshapes_of_stored_buffers_are_free_views() {
         "{}",
         describe(&p)
     );
+}
+
+#[test]
+fn reshapes_of_virtual_values_fuse_unless_they_would_repeat_work() {
+    // Splitting an iota's axis is an index map, even for several consumers; a
+    // reshaped `exp` read twice is stored once, as before reshapes fused.
+    let k = kernels(
+        "fn f() -> (i64[2, 3], i64[]) {
+  %0: i64[6] = iota[dtype=i64, shape=[6], axis=0]()
+  %1: i64[2, 3] = reshape[shape=[2, 3]](%0)
+  %2: i64[2, 3] = mul(%1, %1)
+  %3: i64[] = reduce_max[axes=[0, 1], compensated=false](%1)
+  return (%2, %3)
+}",
+    );
+    assert_eq!(k.len(), 2, "{k:?}");
+    assert!(
+        k.iter().all(|s| s.1 == 0),
+        "no kernel reads a buffer: {k:?}"
+    );
+    let k = kernels(
+        "fn f(%0: f64[6]) -> (f64[2, 3], f64[]) {
+  %1: f64[6] = exp(%0)
+  %2: f64[2, 3] = reshape[shape=[2, 3]](%1)
+  %3: f64[2, 3] = neg(%2)
+  %4: f64[] = reduce_sum[axes=[0, 1], compensated=false](%2)
+  return (%3, %4)
+}",
+    );
+    assert_eq!(k.len(), 3, "{k:?}");
+    assert!(k[0].2.contains("several consumers"), "{k:?}");
 }

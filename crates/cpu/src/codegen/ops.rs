@@ -16,7 +16,7 @@ use cranelift_codegen::ir::types::{
     F32, F32X4, F64, F64X2, I16X8, I32, I32X4, I64, I64X2, I8, I8X16,
 };
 use cranelift_codegen::ir::{
-    AbiParam, ConstantData, Endianness, FuncRef, InstBuilder, MemFlagsData, Type, Value,
+    AbiParam, ConstantData, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlot, Type, Value,
 };
 use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
@@ -36,6 +36,26 @@ const LE: MemFlagsData = MemFlagsData::new().with_endianness(Endianness::Little)
 const SAME: MemFlagsData = MemFlagsData::new();
 
 const ROTATIONS: [[i64; 4]; 2] = [[13, 15, 26, 6], [17, 29, 16, 24]];
+/// Threefry's third key word is `k0 ^ k1 ^ KEY_PARITY`.
+const KEY_PARITY: u32 = 0x1BD1_1BDA;
+
+/// Entries of a key schedule, and bytes per entry (one 4-lane vector).
+pub(super) const SCHEDULE_ENTRIES: usize = 8;
+pub(super) const SCHEDULE_ENTRY_BYTES: usize = 16;
+
+/// Where the cipher gets its key.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum CipherKey {
+    /// The two key words as values of the current mode.
+    Words([Value; 2]),
+    /// A key invariant over the loop, as 4-lane vectors built once per row: `k0`,
+    /// `k1`, `k2 = k0 ^ k1 ^ parity`, then the word added to `x1` after each group `g`
+    /// of four rounds, `k[(g + 2) % 3] + g + 1`. Built from splats, Cranelift would
+    /// rebuild them inside the loop (it turns `splat(k) + splat(c)` into
+    /// `splat(k + c)` and rematerializes the scalar add in every block using it, and
+    /// it does not hoist the splats), at 2 or 3 instructions per use.
+    Schedule([Value; SCHEDULE_ENTRIES]),
+}
 
 /// The scalar type holding one element of `d`.
 pub(super) fn scalar_ty(d: DType) -> Type {
@@ -58,7 +78,7 @@ pub(super) fn size(d: DType) -> i64 {
 }
 
 /// The identity of a reduction.
-pub(super) fn identity(op: ReduceOp, d: DType) -> Scalar {
+pub(crate) fn identity(op: ReduceOp, d: DType) -> Scalar {
     match (op, d) {
         (ReduceOp::Sum, _) => Scalar::zero(d),
         (ReduceOp::Prod, _) => Scalar::one(d),
@@ -78,7 +98,7 @@ pub(super) fn identity(op: ReduceOp, d: DType) -> Scalar {
 }
 
 /// The binary operation a reduction folds with.
-pub(super) fn reduce_binop(op: ReduceOp) -> BinaryOp {
+pub(crate) fn reduce_binop(op: ReduceOp) -> BinaryOp {
     match op {
         ReduceOp::Sum => BinaryOp::Add,
         ReduceOp::Prod => BinaryOp::Mul,
@@ -641,6 +661,16 @@ impl<'a> Gen<'a> {
         })
     }
 
+    /// `max`/`min` of floats whose first operand is a constant neither NaN nor zero:
+    /// then a NaN `b` and ties (bitwise equal) need no fixing, and the first step of
+    /// [`Gen::float_max_min`] (one `maxpd`/`minpd`) is the whole result. `uniform`
+    /// ends with `max(lo, x)`.
+    pub fn float_max_min_by_constant(&mut self, max: bool, a: Value, b: Value) -> Value {
+        let (lo, hi) = if max { (b, a) } else { (a, b) };
+        let strictly = self.b.ins().fcmp(FloatCC::LessThan, lo, hi);
+        self.choose(strictly, a, b)
+    }
+
     /// IEEE 754-2019 maximum/minimum as the interpreter's `max_nan`/`min_nan`: the
     /// first operand if it is NaN, else the second if it is NaN, else the larger
     /// (smaller) with `-0 < +0`. Selecting rather than computing keeps NaN payloads.
@@ -835,10 +865,10 @@ impl<'a> Gen<'a> {
                 self.cmp_to_bool(from, m)
             }
             (DType::Bool, _) => {
+                // The mask's lanes are all ones or zero: and-ing keeps one or makes 0.
                 let one = self.num(to, 1);
-                let zero = self.num(to, 0);
                 let m = self.mask_for(to, x);
-                self.b.ins().bitselect(m, one, zero)
+                self.b.ins().band(m, one)
             }
             (DType::I32, DType::I64) => self.b.ins().swiden_low(x),
             (DType::U32, DType::I64) => self.b.ins().uwiden_low(x),
@@ -908,38 +938,97 @@ impl<'a> Gen<'a> {
         self.b.ins().ushr(x, amt)
     }
 
-    /// Result `which` of Threefry-2x32 (20 rounds) in JAX's round and key-injection
-    /// order, on u32 operands.
-    pub fn threefry(&mut self, which: usize, args: [Value; 4]) -> Value {
-        let [k0, k1, mut x0, mut x1] = args;
-        let parity = self.num(DType::U32, 0x1BD1_1BDA);
-        let k01 = self.b.ins().bxor(k0, k1);
-        let k2 = self.b.ins().bxor(k01, parity);
-        let ks = [k0, k1, k2];
-        x0 = self.b.ins().iadd(x0, ks[0]);
-        x1 = self.b.ins().iadd(x1, ks[1]);
+    /// Both words of Threefry-2x32 (20 rounds) in JAX's round and key-injection order,
+    /// on u32 operands; a high counter word of `None` is 0 (as `uniform`'s). Vector
+    /// rotations are two shifts and an or, but for rotations by whole bytes (16 and 24
+    /// bits), which are one byte shuffle.
+    pub fn threefry(&mut self, key: CipherKey, counter: [Option<Value>; 2]) -> [Value; 2] {
+        // The key words, and schedule entry `i` (see `CipherKey::Schedule`): computed
+        // here from words, built once per row otherwise.
+        let words = match key {
+            CipherKey::Words([k0, k1]) => {
+                let parity = self.num(DType::U32, i64::from(KEY_PARITY));
+                let k01 = self.b.ins().bxor(k0, k1);
+                [k0, k1, self.b.ins().bxor(k01, parity)]
+            }
+            CipherKey::Schedule(entries) => [entries[0], entries[1], entries[2]],
+        };
+        let entry = |g: &mut Self, i: usize| match key {
+            CipherKey::Schedule(entries) => entries[i],
+            CipherKey::Words(_) if i < 3 => words[i],
+            CipherKey::Words(_) => {
+                let group = i - 3;
+                let injection = g.num(DType::U32, group as i64 + 1);
+                g.b.ins().iadd(words[(group + 2) % 3], injection)
+            }
+        };
+        let mut x0 = match counter[0] {
+            Some(x0) => self.b.ins().iadd(x0, words[0]),
+            None => words[0],
+        };
+        let mut x1 = match counter[1] {
+            Some(x1) => self.b.ins().iadd(x1, words[1]),
+            None => words[1],
+        };
         for group in 0..5usize {
             for &r in &ROTATIONS[group % 2] {
                 x0 = self.b.ins().iadd(x0, x1);
-                let rot = if self.w == 1 {
-                    self.b.ins().rotl_imm_s(x1, r)
-                } else {
-                    let hi = self.shift_left_const(x1, r);
-                    let lo = self.shift_right_const(x1, 32 - r);
-                    self.b.ins().bor(hi, lo)
-                };
+                let rot = self.rotl32(x1, r);
                 x1 = self.b.ins().bxor(rot, x0);
             }
-            x0 = self.b.ins().iadd(x0, ks[(group + 1) % 3]);
-            x1 = self.b.ins().iadd(x1, ks[(group + 2) % 3]);
-            let injection = self.num(DType::U32, group as i64 + 1);
-            x1 = self.b.ins().iadd(x1, injection);
+            x0 = self.b.ins().iadd(x0, words[(group + 1) % 3]);
+            let k = entry(self, 3 + group);
+            x1 = self.b.ins().iadd(x1, k);
         }
-        if which == 0 {
-            x0
-        } else {
-            x1
+        [x0, x1]
+    }
+
+    /// The key schedule of scalar key words `k0`, `k1` as 4-lane vectors (see
+    /// `CipherKey::Schedule`), through `slot`: stored and loaded back here, so that
+    /// the loads, which stay where they are, define the values the loop uses.
+    pub fn key_schedule(
+        &mut self,
+        k0: Value,
+        k1: Value,
+        slot: StackSlot,
+    ) -> [Value; SCHEDULE_ENTRIES] {
+        let parity = self.iconst(I32, i64::from(KEY_PARITY));
+        let k01 = self.b.ins().bxor(k0, k1);
+        let words = [k0, k1, self.b.ins().bxor(k01, parity)];
+        let at = |i: usize| (i * SCHEDULE_ENTRY_BYTES) as i32;
+        for i in 0..SCHEDULE_ENTRIES {
+            let word = if i < 3 {
+                words[i]
+            } else {
+                let group = i - 3;
+                self.b
+                    .ins()
+                    .iadd_imm_s(words[(group + 2) % 3], group as i64 + 1)
+            };
+            let v = self.b.ins().splat(I32X4, word);
+            self.b.ins().stack_store(I64, v, slot, at(i));
         }
+        std::array::from_fn(|i| self.b.ins().stack_load(I64, I32X4, slot, at(i)))
+    }
+
+    /// `x` (u32 lanes) rotated left by `r` bits, `0 < r < 32`.
+    fn rotl32(&mut self, x: Value, r: i64) -> Value {
+        if self.w == 1 {
+            return self.b.ins().rotl_imm_s(x, r);
+        }
+        if r % 8 == 0 {
+            // Byte `i` of each little-endian lane comes from byte `i - r / 8` (mod 4).
+            let k = (r / 8) as usize;
+            let mut mask = [0u8; 16];
+            for (at, m) in mask.iter_mut().enumerate() {
+                let (lane, byte) = (at / 4, at % 4);
+                *m = (lane * 4 + (byte + 4 - k) % 4) as u8;
+            }
+            return self.shuffle_bytes(x, mask);
+        }
+        let hi = self.shift_left_const(x, r);
+        let lo = self.shift_right_const(x, 32 - r);
+        self.b.ins().bor(hi, lo)
     }
 
     /// Random bits to a float in `[0, 1)`: the top mantissa bits under the exponent of
@@ -990,6 +1079,85 @@ impl<'a> Gen<'a> {
         let c = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
         let steps = self.b.ins().vconst(I64X2, c);
         self.b.ins().iadd(base, steps)
+    }
+
+    /// `bits_to_unit` to f64 of four elements from their `hi` and `lo` words as 4-lane
+    /// u32 vectors, as two 2-lane f64 vectors: the 64-bit pattern `hi:lo >> 12 |
+    /// exponent` built from 32-bit halves (`hi >> 12 | 0x3ff0_0000` above, `hi << 20 |
+    /// lo >> 12` below) and interleaved, minus one. The same bits as `bits_to_unit`
+    /// per 2-lane half, in about half the instructions.
+    pub fn unit_f64_quad(&mut self, hi: Value, lo: Value) -> [Value; 2] {
+        let top = self.shift_right_const(hi, 12);
+        let exponent = self.bits_const(I32X4, 0x3ff0_0000);
+        let high = self.b.ins().bor(top, exponent);
+        let up = self.shift_left_const(hi, 20);
+        let down = self.shift_right_const(lo, 12);
+        let low = self.b.ins().bor(up, down);
+        let lb = self.b.ins().bitcast(I8X16, LE, low);
+        let hb = self.b.ins().bitcast(I8X16, LE, high);
+        let one = self.b.ins().f64const(1.0);
+        let one = self.b.ins().splat(F64X2, one);
+        // Little-endian u64 lanes: the low word first (`punpckldq` / `punpckhdq`).
+        let masks: [[u8; 16]; 2] = [
+            [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23],
+            [8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31],
+        ];
+        masks.map(|mask| {
+            let imm = self
+                .b
+                .func
+                .dfg
+                .immediates
+                .push(ConstantData::from(&mask[..]));
+            let bits = self.b.ins().shuffle(lb, hb, imm);
+            let f = self.b.ins().bitcast(F64X2, LE, bits);
+            self.b.ins().fsub(f, one)
+        })
+    }
+
+    /// The iteration index vector `[j, j + 1, j + 2, j + 3]` modulo 2^32, as u32 lanes
+    /// (in 2-lane mode the upper lanes are don't-care as for every 32-bit value).
+    pub fn index_u32_vector(&mut self, j: Value) -> Value {
+        let low = self.b.ins().ireduce(I32, j);
+        let base = self.b.ins().splat(I32X4, low);
+        let mut bytes = Vec::with_capacity(16);
+        for l in 0..4u32 {
+            bytes.extend_from_slice(&l.to_le_bytes());
+        }
+        let c = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
+        let steps = self.b.ins().vconst(I32X4, c);
+        self.b.ins().iadd(base, steps)
+    }
+
+    /// An i64 index modulo 2^32 as a scalar u32.
+    pub fn index_u32(&mut self, i: Value) -> Value {
+        self.b.ins().ireduce(I32, i)
+    }
+
+    /// Lanes 2 and 3 of a 4-lane 32-bit vector moved to lanes 0 and 1: the second
+    /// half of four elements in the layout of 2-lane mode.
+    pub fn high_pair(&mut self, v: Value) -> Value {
+        self.shuffle_bytes(
+            v,
+            [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15],
+        )
+    }
+
+    /// Lanes 0 and 1 of `a` then lanes 0 and 1 of `b` (32-bit vectors in 2-lane mode
+    /// layout) as one 4-lane vector.
+    pub fn join_pairs(&mut self, a: Value, b: Value) -> Value {
+        let ty = self.b.func.dfg.value_type(a);
+        let ab = self.b.ins().bitcast(I8X16, LE, a);
+        let bb = self.b.ins().bitcast(I8X16, LE, b);
+        let mask = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+        let imm = self
+            .b
+            .func
+            .dfg
+            .immediates
+            .push(ConstantData::from(&mask[..]));
+        let s = self.b.ins().shuffle(ab, bb, imm);
+        self.b.ins().bitcast(ty, LE, s)
     }
 
     /// `addr + k` as an address and a small immediate offset.
