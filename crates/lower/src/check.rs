@@ -1,7 +1,8 @@
 //! Static checks that need no argument types: every name used is defined somewhere it
-//! is visible (locals, `fn` items, imports, builtins), reported with a suggestion.
+//! is visible (locals, `fn` items, imports, builtins), reported with a suggestion, and
+//! assignments only rebind `var`s.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use nabla_diag::{closest_name, Code, Diagnostic};
 use nabla_syntax::ast::{self, Expr, ExprKind, Pattern, StmtKind};
@@ -10,23 +11,38 @@ use crate::builtins::Builtin;
 use crate::cx::Cx;
 
 struct Checker {
-    scopes: Vec<HashSet<String>>,
+    /// Names bound in each open scope, and whether each is a `var` (rebindable).
+    scopes: Vec<HashMap<String, bool>>,
     globals: HashSet<String>,
     diags: Vec<Diagnostic>,
 }
 
 impl Checker {
     fn known(&self, n: &str) -> bool {
-        self.scopes.iter().any(|s| s.contains(n))
+        self.scopes.iter().any(|s| s.contains_key(n))
             || self.globals.contains(n)
             || Builtin::from_name(n).is_some()
             || nabla_ir::DType::from_name(n).is_some()
     }
 
     fn define(&mut self, n: &str) {
+        self.bind(n, false);
+    }
+
+    fn bind(&mut self, n: &str, rebindable: bool) {
         if let Some(s) = self.scopes.last_mut() {
-            s.insert(n.to_string());
+            s.insert(n.to_string(), rebindable);
         }
+    }
+
+    /// Whether the innermost local binding of `n` is a `let` (or a parameter, loop
+    /// variable or `fn`); `None` when `n` is not a local of this file.
+    fn bound_immutably(&self, n: &str) -> Option<bool> {
+        self.scopes
+            .iter()
+            .rev()
+            .find_map(|s| s.get(n))
+            .map(|&var| !var)
     }
 
     fn pattern(&mut self, p: &Pattern) {
@@ -51,18 +67,33 @@ impl Checker {
                 }
                 StmtKind::Var { name, value } => {
                     self.expr(value);
-                    self.define(&name.name);
+                    self.bind(&name.name, true);
                 }
                 StmtKind::Assign { name, value } => {
                     self.expr(value);
                     if !self.known(&name.name) {
                         self.unknown(&name.name, name.span);
+                    } else if self.bound_immutably(&name.name) == Some(true) {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::ASSIGN_TO_LET,
+                                format!(
+                                    "cannot assign to `{}`: it was bound with `let`",
+                                    name.name
+                                ),
+                            )
+                            .at(name.span, "assigned here")
+                            .hint(format!(
+                                "declare it with `var {} = …` to make it rebindable",
+                                name.name
+                            )),
+                        );
                     }
                 }
                 StmtKind::For { var, lo, hi, body } => {
                     self.expr(lo);
                     self.expr(hi);
-                    self.scopes.push(HashSet::new());
+                    self.scopes.push(HashMap::new());
                     self.define(&var.name);
                     self.block(body);
                     self.scopes.pop();
@@ -73,7 +104,7 @@ impl Checker {
     }
 
     fn func(&mut self, params: &[ast::Param], body: &Expr) {
-        self.scopes.push(HashSet::new());
+        self.scopes.push(HashMap::new());
         for (i, p) in params.iter().enumerate() {
             if let Some(d) = &p.default {
                 self.expr(d);
@@ -99,7 +130,7 @@ impl Checker {
     }
 
     fn block(&mut self, b: &ast::Block) {
-        self.scopes.push(HashSet::new());
+        self.scopes.push(HashMap::new());
         self.stmts(&b.stmts);
         if let Some(t) = &b.tail {
             self.expr(t);
@@ -108,7 +139,7 @@ impl Checker {
     }
 
     fn unknown(&mut self, name: &str, span: nabla_diag::Span) {
-        let mut cands: Vec<String> = self.scopes.iter().flatten().cloned().collect();
+        let mut cands: Vec<String> = self.scopes.iter().flat_map(|s| s.keys().cloned()).collect();
         cands.extend(self.globals.iter().cloned());
         cands.extend(Builtin::names().iter().map(|s| s.to_string()));
         let mut d = Diagnostic::error(Code::UNKNOWN_NAME, format!("unknown name `{name}`"))
@@ -180,7 +211,7 @@ impl Checker {
 pub fn check_file(cx: &Cx, m: usize, file: &ast::File) -> Vec<Diagnostic> {
     let globals: HashSet<String> = cx.module_visible_names(m).into_iter().collect();
     let mut c = Checker {
-        scopes: vec![HashSet::new()],
+        scopes: vec![HashMap::new()],
         globals,
         diags: Vec::new(),
     };

@@ -112,3 +112,29 @@ fn check_source_reports_cleanly() {
         assert!(diags.0.is_empty() || rendered.contains(&name), "{rendered}");
     }
 }
+
+/// Static errors are found before anything runs: the `print` before the bad assignment
+/// must not happen, and `check` reports the same error.
+#[test]
+fn assignment_to_let_is_reported_before_the_script_runs() {
+    let src = "print(\"ran\")\nlet s = 0.0\nfor i in 0..3 { s = s + 1.0 }\n";
+    let mut s = Session::new();
+    s.set_stdout(Stdout::Capture);
+    let err = s
+        .run_source("t.nbl", src)
+        .expect_err("assigning a let must fail");
+    assert!(
+        err.0.iter().any(|d| d.code == Code::ASSIGN_TO_LET),
+        "{}",
+        s.render(&err)
+    );
+    assert_eq!(s.take_output(), "", "the script ran before the error");
+    // Rebinding a `var`, also from a nested block, and shadowing in a block are fine.
+    let ok = "var s = 0.0\nfor i in 0..3 { s = s + 1.0 }\nlet t = 1\nif true { var t = 2\n t = 3 }\nprint(s)\n";
+    let mut s = Session::new();
+    s.set_stdout(Stdout::Capture);
+    if let Err(d) = s.run_source("ok.nbl", ok) {
+        panic!("{}", s.render(&d));
+    }
+    assert_eq!(s.take_output().trim(), "3.0");
+}
