@@ -800,7 +800,7 @@ impl Planner<'_> {
             (DType::F32 | DType::F64, _) => false,
             (DType::Bool | DType::I32 | DType::I64 | DType::U32, _) => true,
         };
-        let mut pair = |a: Option<NodeId>, b: Option<NodeId>| match (a, b) {
+        let pair = |a: Option<NodeId>, b: Option<NodeId>| match (a, b) {
             (None, None) => None,
             (Some(x), None) | (None, Some(x)) if exact => Some(x),
             (a, b) => {
@@ -808,14 +808,7 @@ impl Planner<'_> {
                 Some(kb.push(node, d))
             }
         };
-        let l = lanes;
-        let p01 = pair(l[0], l[1]);
-        let p23 = pair(l[2], l[3]);
-        let low = pair(p01, p23);
-        let p45 = pair(l[4], l[5]);
-        let p67 = pair(l[6], l[7]);
-        let high = pair(p45, p67);
-        Ok(pair(low, high).unwrap_or(id))
+        Ok(nabla_ir::canonical::combine_lanes(&lanes, pair).unwrap_or(id))
     }
 }
 

@@ -42,10 +42,16 @@ pub fn fold<T: Clone>(
 }
 
 /// `((l0 ⊕ l1) ⊕ (l2 ⊕ l3)) ⊕ ((l4 ⊕ l5) ⊕ (l6 ⊕ l7))`.
-pub fn combine_lanes<T: Clone>(l: &[T; LANES], op: &impl Fn(T, T) -> T) -> T {
+/// `op` may have effects (building expressions); it is called in that order, left
+/// pair first.
+pub fn combine_lanes<T: Clone>(l: &[T; LANES], mut op: impl FnMut(T, T) -> T) -> T {
     let g = |i: usize| l[i].clone();
-    let a = op(op(g(0), g(1)), op(g(2), g(3)));
-    let b = op(op(g(4), g(5)), op(g(6), g(7)));
+    let p01 = op(g(0), g(1));
+    let p23 = op(g(2), g(3));
+    let a = op(p01, p23);
+    let p45 = op(g(4), g(5));
+    let p67 = op(g(6), g(7));
+    let b = op(p45, p67);
     op(a, b)
 }
 
@@ -131,6 +137,25 @@ impl<T: Float> Compensated<T> {
         }
     }
 
+    /// Adds the product `a·b` as Dot2 does: Neumaier's update with the rounded product,
+    /// and the product's exact rounding error (TwoProduct by `fma(a, b, -p)`) into the
+    /// low part.
+    pub fn plus_product(self, a: T, b: T) -> Compensated<T> {
+        let p = a * b;
+        // Exact whenever the product neither overflows nor underflows; an infinite
+        // product has no finite error term.
+        let e = if p.is_finite() {
+            a.mul_add(b, -p)
+        } else {
+            T::ZERO
+        };
+        let s = self.plus(p);
+        Compensated {
+            hi: s.hi,
+            lo: s.lo + e,
+        }
+    }
+
     /// Merges two partial sums (TwoSum on the high parts).
     pub fn merge(self, other: Compensated<T>) -> Compensated<T> {
         let s = self.plus(other.hi);
@@ -181,20 +206,8 @@ pub fn compensated_dot<T: Float>(n: usize, get: impl Fn(usize) -> (T, T)) -> T {
         let mut lanes = [Compensated::<T>::ZERO; LANES];
         for i in lo..hi {
             let (a, b) = get(i);
-            let p = a * b;
-            // Exact whenever the product neither overflows nor underflows; an infinite
-            // product has no finite error term.
-            let e = if p.is_finite() {
-                a.mul_add(b, -p)
-            } else {
-                T::ZERO
-            };
             let lane = &mut lanes[(i - lo) % LANES];
-            let s = lane.plus(p);
-            *lane = Compensated {
-                hi: s.hi,
-                lo: s.lo + e,
-            };
+            *lane = lane.plus_product(a, b);
         }
         combine_lanes(&lanes, &merge)
     };

@@ -74,20 +74,7 @@ impl Checker {
                     if !self.known(&name.name) {
                         self.unknown(&name.name, name.span);
                     } else if self.bound_immutably(&name.name) == Some(true) {
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::ASSIGN_TO_LET,
-                                format!(
-                                    "cannot assign to `{}`: it was bound with `let`",
-                                    name.name
-                                ),
-                            )
-                            .at(name.span, "assigned here")
-                            .hint(format!(
-                                "declare it with `var {} = …` to make it rebindable",
-                                name.name
-                            )),
-                        );
+                        self.diags.push(assign_to_let(&name.name, name.span));
                     }
                 }
                 StmtKind::For { var, lo, hi, body } => {
@@ -205,6 +192,19 @@ impl Checker {
             ExprKind::Block(b) => self.block(b),
         }
     }
+}
+
+/// The error for assigning to `name`, bound with `let` (found statically here, or at
+/// run time for bindings of earlier REPL lines).
+pub(crate) fn assign_to_let(name: &str, span: nabla_diag::Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::ASSIGN_TO_LET,
+        format!("cannot assign to `{name}`: it was bound with `let`"),
+    )
+    .at(span, "assigned here")
+    .hint(format!(
+        "declare it with `var {name} = …` to make it rebindable"
+    ))
 }
 
 /// Checks the names of a file added to module `m`.

@@ -59,15 +59,9 @@ impl Cx<'_> {
                 let v = self.eval(value, env, m)?;
                 match env.assign(&name.name, v) {
                     Ok(()) => Ok(None),
-                    Err(AssignError::Immutable) => Err(Diagnostic::error(
-                        Code::ASSIGN_TO_LET,
-                        format!("cannot assign to `{}`: it was bound with `let`", name.name),
-                    )
-                    .at(name.span, "assigned here")
-                    .hint(format!(
-                        "declare it with `var {} = …` to make it rebindable",
-                        name.name
-                    ))),
+                    Err(AssignError::Immutable) => {
+                        Err(crate::check::assign_to_let(&name.name, name.span))
+                    }
                     Err(AssignError::Unknown) => {
                         Err(self.unknown_name(&name.name, name.span, env, m))
                     }

@@ -208,19 +208,8 @@ fn sum_block<T: Float>(block: &[T]) -> Compensated<T> {
 fn dot_block<T: Float>(a: &[T], b: &[T]) -> Compensated<T> {
     let mut lanes = [Compensated::<T>::ZERO; LANES];
     for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        let p = x * y;
-        // Exact unless the product overflows; an infinite product has no error term.
-        let e = if canonical::Float::is_finite(p) {
-            x.mul_add(y, -p)
-        } else {
-            T::ZERO
-        };
         let lane = &mut lanes[i % LANES];
-        let s = lane.plus(p);
-        *lane = Compensated {
-            hi: s.hi,
-            lo: s.lo + e,
-        };
+        *lane = lane.plus_product(x, y);
     }
     combine_lanes(&lanes, &merge)
 }
