@@ -537,7 +537,7 @@ impl<'a, T: Copy> View<'a, T> {
 
 /// Flattened operands: `nb` products `out[b] (m × n) = lhs[b] (m × k) · rhs[b] (k × n)`
 /// with element `(i, p)` of `lhs[b]` at `lhs_off[b] + i·l_rs + p·l_cs`, and so on.
-struct Flat {
+pub(crate) struct Flat {
     m: usize,
     n: usize,
     k: usize,
@@ -550,7 +550,7 @@ struct Flat {
 }
 
 /// The element operations the loops need; integers wrap.
-trait Elem: Copy + Send + Sync + 'static {
+pub(crate) trait Elem: Copy + Send + Sync + 'static {
     const ZERO: Self;
     fn add(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
@@ -1084,6 +1084,102 @@ fn vector<T: Elem>(
         for j in 0..tile.min(jn - j0) {
             out[b * jn + j0 + j] =
                 canonical::tree(0, nblocks, &|blk| sums[blk * tile + j], &T::add);
+        }
+    }
+}
+
+/// Row pieces of the vector path for [`crate::rowpass`], which runs `X @ w` and `c @ X`
+/// chunk by chunk of rows: the same operations in the same order as [`vector`], so a
+/// fused pass gives the unfused bits (and the interpreter's).
+pub(crate) mod rows {
+    use super::*;
+
+    /// `out[r] = Σ_p x[(first + r)·d + p] · w[p]` over a row-major `[_, d]` matrix with
+    /// `d ≤ BLOCK`: one canonical block per row, as the matrix–vector loop computes it.
+    pub(crate) fn dots<T: Elem>(x: &[T], d: usize, w: &[T], first: usize, out: &mut [T]) {
+        #[cfg(target_arch = "x86_64")]
+        if use_avx2() {
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2<T: Elem>(x: &[T], d: usize, w: &[T], first: usize, out: &mut [T]) {
+                dots_body(x, d, w, first, out)
+            }
+            // SAFETY: the CPU has AVX2 (`use_avx2`).
+            return unsafe { avx2(x, d, w, first, out) };
+        }
+        dots_body(x, d, w, first, out)
+    }
+
+    #[inline(always)]
+    fn dots_body<T: Elem>(x: &[T], d: usize, w: &[T], first: usize, out: &mut [T]) {
+        let w = &w[..d];
+        let row = |r: usize| &x[(first + r) * d..][..d];
+        let n = out.len();
+        let mut r = 0;
+        while r + 4 <= n {
+            let s = lanes([row(r), row(r + 1), row(r + 2), row(r + 3)], [w; 4]);
+            out[r..r + 4].copy_from_slice(&s);
+            r += 4;
+        }
+        while r < n {
+            out[r] = lanes([row(r)], [w])[0];
+            r += 1;
+        }
+    }
+
+    /// Adds `c[r] · x[first + r, :]` to lane `(first + r − block) mod LANES` of `acc`
+    /// (`LANES` rows of `d`), rows in increasing order: the vector–matrix loop's
+    /// scaled rows, for rows of the canonical block that starts at row `block`.
+    pub(crate) fn scaled<T: Elem>(
+        x: &[T],
+        d: usize,
+        c: &[T],
+        first: usize,
+        block: usize,
+        acc: &mut [T],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if use_avx2() {
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2<T: Elem>(
+                x: &[T],
+                d: usize,
+                c: &[T],
+                first: usize,
+                block: usize,
+                acc: &mut [T],
+            ) {
+                scaled_body(x, d, c, first, block, acc)
+            }
+            // SAFETY: the CPU has AVX2 (`use_avx2`).
+            return unsafe { avx2(x, d, c, first, block, acc) };
+        }
+        scaled_body(x, d, c, first, block, acc)
+    }
+
+    #[inline(always)]
+    fn scaled_body<T: Elem>(x: &[T], d: usize, c: &[T], first: usize, block: usize, acc: &mut [T]) {
+        for (r, &cv) in c.iter().enumerate() {
+            let p = first + r;
+            let lane = &mut acc[(p - block) % LANES * d..][..d];
+            let row = &x[p * d..][..d];
+            for (a, &e) in lane.iter_mut().zip(row) {
+                *a = a.add(e.mul(cv));
+            }
+        }
+    }
+
+    /// One canonical block's sums from its lanes (`acc` as [`scaled`] fills it).
+    pub(crate) fn finish_block<T: Elem>(acc: &[T], d: usize, out: &mut [T]) {
+        for (j, o) in out.iter_mut().enumerate().take(d) {
+            let lanes: [T; LANES] = std::array::from_fn(|l| acc[l * d + j]);
+            *o = canonical::combine_lanes(&lanes, &T::add);
+        }
+    }
+
+    /// Combines `nblocks` block sums (`partial[blk · d + j]`) by the canonical tree.
+    pub(crate) fn finish<T: Elem>(partial: &[T], d: usize, nblocks: usize, out: &mut [T]) {
+        for (j, o) in out.iter_mut().enumerate().take(d) {
+            *o = canonical::tree(0, nblocks, &|blk| partial[blk * d + j], &T::add);
         }
     }
 }

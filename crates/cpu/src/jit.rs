@@ -118,6 +118,13 @@ pub struct Footprint {
     /// Work items: iteration points for store kernels, (result, block) pairs for
     /// reduce kernels.
     pub items: usize,
+    /// When the work items are exactly the indices of the leading axis (a store kernel
+    /// over one axis, or a reduction over the trailing axes in one block): that axis'
+    /// length. Such a kernel can be run row range by row range ([`JitKernel::call_rows`]).
+    pub rows: Option<usize>,
+    /// Per input: whether it is read at the current row only (element `i` at row `i`:
+    /// stride 1 along the leading axis, 0 along the others, no offset).
+    pub row_indexed: Vec<bool>,
 }
 
 impl Footprint {
@@ -184,10 +191,26 @@ impl Footprint {
             });
             inputs.push((input.dtype, reach));
         }
+        let rows = kernel
+            .shape
+            .first()
+            .copied()
+            .filter(|&n| items == n && !(rank == 1 && nreduce.is_some()));
+        let row_indexed = kernel
+            .inputs
+            .iter()
+            .map(|input| {
+                input.offset == 0
+                    && input.strides.first() == Some(&1)
+                    && input.strides[1..].iter().all(|&s| s == 0)
+            })
+            .collect();
         Ok(Footprint {
             inputs,
             outputs,
             items,
+            rows,
+            row_indexed,
         })
     }
 }
@@ -406,6 +429,64 @@ impl BufMut<'_> {
     }
 }
 
+/// A mutable slice of one dtype: the rows of a buffer that [`JitKernel::call_rows`]
+/// writes.
+#[derive(Debug)]
+pub enum SliceMut<'a> {
+    Bool(&'a mut [bool]),
+    I32(&'a mut [i32]),
+    I64(&'a mut [i64]),
+    U32(&'a mut [u32]),
+    F32(&'a mut [f32]),
+    F64(&'a mut [f64]),
+}
+
+impl SliceMut<'_> {
+    pub fn dtype(&self) -> DType {
+        self.as_buf().dtype()
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_buf().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The slice read-only, for a later kernel that reads these rows.
+    pub fn as_buf(&self) -> Buf<'_> {
+        match self {
+            SliceMut::Bool(v) => Buf::Bool(v),
+            SliceMut::I32(v) => Buf::I32(v),
+            SliceMut::I64(v) => Buf::I64(v),
+            SliceMut::U32(v) => Buf::U32(v),
+            SliceMut::F32(v) => Buf::F32(v),
+            SliceMut::F64(v) => Buf::F64(v),
+        }
+    }
+
+    fn ptr(&mut self) -> *mut u8 {
+        match self {
+            SliceMut::Bool(v) => v.as_mut_ptr().cast(),
+            SliceMut::I32(v) => v.as_mut_ptr().cast(),
+            SliceMut::I64(v) => v.as_mut_ptr().cast(),
+            SliceMut::U32(v) => v.as_mut_ptr().cast(),
+            SliceMut::F32(v) => v.as_mut_ptr().cast(),
+            SliceMut::F64(v) => v.as_mut_ptr().cast(),
+        }
+    }
+}
+
+/// An input of [`JitKernel::call_rows`].
+#[derive(Clone, Copy, Debug)]
+pub enum RowInput<'a> {
+    /// A whole buffer, read wherever the kernel reads it.
+    Whole(Buf<'a>),
+    /// Only the call's rows of a buffer the kernel reads at the current row.
+    Rows(Buf<'a>),
+}
+
 /// A compiled kernel function with the module that holds its code.
 pub struct JitKernel {
     entry: Entry,
@@ -468,6 +549,97 @@ impl JitKernel {
         // SAFETY: every task's chunks were written whole by a successful `call` (whose
         // contract is to write every item of its range), and the tasks tile `0..items`.
         unsafe { outputs.assume_filled() };
+        Ok(())
+    }
+
+    /// Computes rows `rows` of a kernel whose work items are its rows
+    /// ([`Footprint::rows`]) into `outputs` (exactly those rows of each output). Inputs
+    /// given as [`RowInput::Rows`] hold only those rows, so a pass that produces a
+    /// row-indexed value chunk by chunk can feed each chunk on to the next kernel while
+    /// it is in cache. Fails, without running anything, when a buffer does not fit.
+    pub fn call_rows(
+        &self,
+        inputs: &[RowInput],
+        outputs: &mut [SliceMut],
+        rows: std::ops::Range<usize>,
+    ) -> Result<()> {
+        let fp = &self.footprint;
+        match fp.rows {
+            Some(n) if rows.start <= rows.end && rows.end <= n => {}
+            _ => {
+                return Err(CpuError::internal(format!(
+                    "rows {rows:?} of a kernel whose work items are not rows 0..{:?}",
+                    fp.rows
+                )))
+            }
+        }
+        if inputs.len() != fp.inputs.len() || outputs.len() != fp.outputs.len() {
+            return Err(CpuError::internal(format!(
+                "a kernel of {} inputs and {} outputs given {} and {}",
+                fp.inputs.len(),
+                fp.outputs.len(),
+                inputs.len(),
+                outputs.len()
+            )));
+        }
+        let count = rows.end - rows.start;
+        let mut ptrs: Vec<*mut u8> = Vec::with_capacity(inputs.len() + outputs.len());
+        for (i, (input, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
+            let (buf, ptr) = match *input {
+                RowInput::Whole(buf) => {
+                    if let Some((lo, hi)) = reach {
+                        if lo < 0 || hi >= buf.len() as i128 {
+                            return Err(CpuError::internal(format!(
+                                "input {i} is read at elements {lo}..={hi} but holds {}",
+                                buf.len()
+                            )));
+                        }
+                    }
+                    (buf, buf.ptr())
+                }
+                RowInput::Rows(buf) => {
+                    if !fp.row_indexed[i] || buf.len() != count {
+                        return Err(CpuError::internal(format!(
+                            "input {i} given as {} rows is not read row by row",
+                            buf.len()
+                        )));
+                    }
+                    // Row `r` is read at element `r`; shifting the base by the first
+                    // row lands it on the slice's first element (formed with wrapping
+                    // arithmetic, never dereferenced outside the slice).
+                    let shifted = buf.ptr().wrapping_sub(rows.start * dtype.size_bytes());
+                    (buf, shifted)
+                }
+            };
+            if buf.dtype() != dtype {
+                return Err(CpuError::internal(format!(
+                    "input {i} is {} where the kernel reads {dtype}",
+                    buf.dtype()
+                )));
+            }
+            ptrs.push(ptr);
+        }
+        for (o, (out, &dtype)) in outputs.iter_mut().zip(&fp.outputs).enumerate() {
+            if out.dtype() != dtype || out.len() != count {
+                return Err(CpuError::internal(format!(
+                    "output {o} is {} elements of {} where {count} of {dtype} are written",
+                    out.len(),
+                    out.dtype(),
+                )));
+            }
+            ptrs.push(out.ptr().wrapping_sub(rows.start * dtype.size_bytes()));
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        // SAFETY: `entry` is a finalized kernel function whose code is alive while
+        // `self` is. Its work items are its rows, and it stores item `r` at element `r`
+        // of each output, so rows `rows` land exactly on the given output slices (of
+        // the right dtype and length, `&mut` borrows no other thread holds). Whole
+        // inputs hold every element the iteration space reaches (checked above); row
+        // inputs are read only at the current row (`row_indexed`), so within the given
+        // slices. `ptrs` outlives the call, one pointer per input and output in order.
+        unsafe { (self.entry)(ptrs.as_ptr(), rows.start as u64, rows.end as u64) };
         Ok(())
     }
 

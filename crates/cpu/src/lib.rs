@@ -17,6 +17,8 @@
 //! - [`control`] — cond, while and scan with compiled bodies.
 //! - [`rewrite`] — IR rewrites before planning (uncontracted products as multiplies).
 //! - [`plan`] — the fusion planner: IR function → program of kernels and steps.
+//! - [`rowpass`] — `X @ w`, the per-row kernels using it and `c @ X` in one pass over
+//!   `X`.
 //! - [`program`] — a planned function compiled and run step by step.
 //! - [`error`] — what could not be compiled or run.
 
@@ -34,3 +36,4 @@ pub mod plan;
 pub mod program;
 pub mod reference;
 pub mod rewrite;
+pub mod rowpass;

@@ -10,6 +10,7 @@ use nabla_ir::{Array, Func, Prim};
 use crate::codegen::{compile, CompiledKernel};
 use crate::error::{CpuError, Result};
 use crate::plan::{plan, Operand, Program, Step};
+use crate::rowpass::{self, PassKernel, RowPass};
 
 /// Runs the primitives the backend does not compile yet (the driver supplies the
 /// reference interpreter's).
@@ -137,18 +138,28 @@ fn last_reads(p: &Program) -> Vec<Vec<usize>> {
     per_step
 }
 
-/// What a step runs beyond its plan: a compiled kernel, or compiled control flow.
+/// What a step runs beyond its plan: a compiled kernel, compiled control flow, a row
+/// pass in place of its matrix–vector product, or nothing because an earlier row pass
+/// did its work.
 enum StepCode {
     Plain,
     Kernel(Box<CompiledKernel>),
     Control(crate::control::Control),
+    RowPass(Box<RowPass>),
+    InRowPass,
 }
 
 impl Compiled {
-    /// Plans `f` and compiles every kernel.
+    /// Plans `f` and compiles every kernel, with row passes where they apply.
     pub fn new(f: &Func) -> Result<Compiled> {
+        Compiled::with_row_passes(f, true)
+    }
+
+    /// [`Compiled::new`], with or without row passes (`crate::rowpass`; they give the
+    /// same bits, which tests check by running both).
+    pub fn with_row_passes(f: &Func, row_passes: bool) -> Result<Compiled> {
         let program = plan(f)?;
-        let code = program
+        let mut code = program
             .steps
             .iter()
             .enumerate()
@@ -169,6 +180,37 @@ impl Compiled {
                 Step::View { .. } | Step::Const { .. } => Ok(StepCode::Plain),
             })
             .collect::<Result<Vec<_>>>()?;
+        if row_passes {
+            for plan in rowpass::find(&program) {
+                let mut kernels = Vec::with_capacity(plan.kernels.len());
+                for &k in &plan.kernels {
+                    let (
+                        Step::Kernel {
+                            inputs, outputs, ..
+                        },
+                        StepCode::Kernel(ck),
+                    ) = (
+                        &program.steps[k],
+                        std::mem::replace(&mut code[k], StepCode::InRowPass),
+                    )
+                    else {
+                        return Err(CpuError::internal(
+                            "a row pass over a step that is not a kernel",
+                        ));
+                    };
+                    kernels.push(PassKernel {
+                        code: *ck,
+                        inputs: inputs.clone(),
+                        outputs: outputs.clone(),
+                    });
+                }
+                if let Some((step, _, _)) = plan.vecmat {
+                    code[step] = StepCode::InRowPass;
+                }
+                let anchor = plan.anchor;
+                code[anchor] = StepCode::RowPass(Box::new(RowPass { plan, kernels }));
+            }
+        }
         let last_reads = last_reads(&program);
         Ok(Compiled {
             program,
@@ -232,12 +274,19 @@ impl Compiled {
             // Control flow profiles its own time outside its bodies, and its bodies' steps.
             let started = profile
                 .as_ref()
-                .filter(|_| !matches!(code, StepCode::Control(_)))
+                .filter(|_| !matches!(code, StepCode::Control(_) | StepCode::InRowPass))
                 .map(|_| Instant::now());
-            match step {
-                Step::Kernel {
-                    inputs, outputs, ..
-                } => {
+            match (step, code) {
+                (_, StepCode::InRowPass) => {}
+                (_, StepCode::RowPass(pass)) => pass
+                    .run(&mut slots, &p.types, threads)
+                    .map_err(|e| e.to_diagnostic())?,
+                (
+                    Step::Kernel {
+                        inputs, outputs, ..
+                    },
+                    _,
+                ) => {
                     let ins = inputs
                         .iter()
                         .map(|&s| get(&slots, s))
@@ -254,24 +303,30 @@ impl Compiled {
                         slots[s] = Some(o);
                     }
                 }
-                Step::View {
-                    input,
-                    shape,
-                    output,
-                } => {
+                (
+                    Step::View {
+                        input,
+                        shape,
+                        output,
+                    },
+                    _,
+                ) => {
                     let a = get(&slots, *input)?;
                     let v = a
                         .reshaped(shape.clone())
                         .map_err(|e| CpuError::internal(e.to_string()).to_diagnostic())?;
                     slots[*output] = Some(v);
                 }
-                Step::Const { value, output } => slots[*output] = Some(value.clone()),
-                Step::Eqn {
-                    prim,
-                    args,
-                    outputs,
-                    span,
-                } => {
+                (Step::Const { value, output }, _) => slots[*output] = Some(value.clone()),
+                (
+                    Step::Eqn {
+                        prim,
+                        args,
+                        outputs,
+                        span,
+                    },
+                    _,
+                ) => {
                     let ins = args
                         .iter()
                         .map(|a| match a {
@@ -283,7 +338,10 @@ impl Compiled {
                         StepCode::Control(c) => {
                             c.run(ins, threads, fallback, profile.as_deref_mut())?
                         }
-                        StepCode::Plain | StepCode::Kernel(_) => {
+                        StepCode::Plain
+                        | StepCode::Kernel(_)
+                        | StepCode::RowPass(_)
+                        | StepCode::InRowPass => {
                             crate::eqn::run(prim, &ins, threads, fallback, *span)?
                         }
                     };
@@ -296,7 +354,17 @@ impl Compiled {
                 slots[s] = None;
             }
             if let (Some(prof), Some(t)) = (profile.as_deref_mut(), started) {
-                prof.record(&step_label(&p.name, i, step), t.elapsed().as_secs_f64());
+                let label = match code {
+                    StepCode::RowPass(pass) => format!(
+                        "{}#{i} row pass over {} × {} (steps {:?})",
+                        p.name,
+                        pass.plan.rows,
+                        pass.plan.cols,
+                        pass.plan.steps()
+                    ),
+                    _ => step_label(&p.name, i, step),
+                };
+                prof.record(&label, t.elapsed().as_secs_f64());
             }
         }
         p.results

@@ -505,7 +505,11 @@ impl Session {
         let f = self.ir(name, arg_types, transform, after)?;
         let program =
             nabla_cpu::plan::plan(&f).map_err(|e| Diagnostics::from(e.to_diagnostic()))?;
-        Ok(nabla_cpu::plan::describe(&program))
+        let mut text = nabla_cpu::plan::describe(&program);
+        text.push_str(&nabla_cpu::rowpass::describe(&nabla_cpu::rowpass::find(
+            &program,
+        )));
+        Ok(text)
     }
 
     /// Formats a value as `print` does.
