@@ -16,7 +16,7 @@ use rayon::ThreadPool;
 
 use crate::codegen::CompiledKernel;
 use crate::error::{CpuError, Result};
-use crate::jit::{Buf, Outputs};
+use crate::jit::{Buf, KernelInput, Outputs};
 use crate::kernel::{Kernel, Node, Output};
 
 /// Work per task: enough that scheduling costs are noise, so small problems stay on
@@ -49,6 +49,27 @@ pub fn run_compiled(
     inputs: &[&Array],
     threads: usize,
 ) -> Result<Vec<Array>> {
+    let inputs: Vec<Option<&Array>> = inputs.iter().map(|&a| Some(a)).collect();
+    run_reusing(compiled, &inputs, None, threads)
+}
+
+/// Whether input `i` of `compiled` may give its elements to an output of the same dtype,
+/// to be overwritten in place ([`run_reusing`]).
+pub fn can_reuse(compiled: &CompiledKernel, i: usize) -> bool {
+    let fp = compiled.jit().footprint();
+    fp.in_place.get(i).copied().unwrap_or(false)
+        && fp.outputs.contains(&compiled.kernel().inputs[i].dtype)
+}
+
+/// [`run_compiled`] where input `k` of `reuse = Some((k, data))` is given by its
+/// elements (its array was the last reference to them): the first output of its dtype
+/// is written over them, saving a buffer and its memory traffic. `inputs[k]` is `None`.
+pub fn run_reusing(
+    compiled: &CompiledKernel,
+    inputs: &[Option<&Array>],
+    reuse: Option<(usize, Data)>,
+    threads: usize,
+) -> Result<Vec<Array>> {
     let kernel = compiled.kernel();
     if inputs.len() != kernel.inputs.len() {
         return Err(CpuError::internal(format!(
@@ -57,32 +78,60 @@ pub fn run_compiled(
             inputs.len()
         )));
     }
+    let reused_input = reuse.as_ref().map(|(k, _)| *k);
     for (i, (a, input)) in inputs.iter().zip(&kernel.inputs).enumerate() {
-        if a.dtype() != input.dtype || a.len() != input.len {
+        let (len, dtype) = match (a, &reuse) {
+            (Some(a), _) if reused_input != Some(i) => (a.len(), a.dtype()),
+            (None, Some((k, data))) if *k == i => (data.len(), data.dtype()),
+            _ => return Err(CpuError::internal(format!("input {i} given wrongly"))),
+        };
+        if dtype != input.dtype || len != input.len {
             return Err(CpuError::internal(format!(
-                "input {i} is {} elements of {} where the kernel reads {} of {}",
-                a.len(),
-                a.dtype(),
-                input.len,
-                input.dtype
+                "input {i} is {len} elements of {dtype} where the kernel reads {} of {}",
+                input.len, input.dtype
             )));
         }
     }
     let jit = compiled.jit();
-    let bufs: Vec<Buf> = inputs.iter().map(|a| buf(a.data())).collect();
     let items = compiled.work_items();
     let dtypes = jit.footprint().outputs.clone();
     for &d in &dtypes {
         nabla_ir::array::check_alloc(&[items], d)
             .map_err(|e| CpuError::unsupported(e.to_string()))?;
     }
-    let mut outputs = Outputs::new(&dtypes, items)?;
+    let (mut outputs, bufs) = match reuse {
+        None => (
+            Outputs::new(&dtypes, items)?,
+            inputs
+                .iter()
+                .map(|a| {
+                    a.map(|a| KernelInput::Buf(buf(a.data())))
+                        .ok_or_else(|| CpuError::internal("a kernel input is missing"))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        Some((k, data)) => {
+            let o = dtypes
+                .iter()
+                .position(|&d| d == data.dtype())
+                .ok_or_else(|| CpuError::internal("no output to reuse an input for"))?;
+            let bufs = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| match a {
+                    Some(a) if i != k => KernelInput::Buf(buf(a.data())),
+                    _ => KernelInput::InPlace(o),
+                })
+                .collect::<Vec<_>>();
+            (Outputs::reusing(&dtypes, items, vec![(o, data)])?, bufs)
+        }
+    };
     let grain = match compiled.reduce_shape() {
         None => GRAIN_ELEMENTS,
         Some(r) => (GRAIN_ELEMENTS / r.k.clamp(1, BLOCK)).max(1),
     };
     let ranges = split(items, grain, threads);
-    jit.fill(&bufs, &mut outputs, &ranges, |tasks, compute| {
+    jit.fill_in_place(&bufs, &mut outputs, &ranges, |tasks, compute| {
         if tasks.len() <= 1 {
             tasks.into_iter().try_for_each(compute)
         } else {

@@ -125,6 +125,10 @@ pub struct Footprint {
     /// Per input: whether it is read at the current row only (element `i` at row `i`:
     /// stride 1 along the leading axis, 0 along the others, no offset).
     pub row_indexed: Vec<bool>,
+    /// Per input: whether work item `i` of this store kernel reads element `i` of it and
+    /// no other (row-major strides of the iteration space, no offset, as long as the
+    /// space), so an output may be written over it ([`KernelInput::InPlace`]).
+    pub in_place: Vec<bool>,
 }
 
 impl Footprint {
@@ -205,12 +209,33 @@ impl Footprint {
                     && input.strides[1..].iter().all(|&s| s == 0)
             })
             .collect();
+        let mut row_major = vec![0isize; rank];
+        let mut step = 1isize;
+        for (st, &n) in row_major.iter_mut().zip(&kernel.shape).rev() {
+            *st = step;
+            step = step.saturating_mul(n as isize);
+        }
+        let in_place = kernel
+            .inputs
+            .iter()
+            .map(|input| {
+                nreduce.is_none()
+                    && input.offset == 0
+                    && input.len == items
+                    && kernel
+                        .shape
+                        .iter()
+                        .zip(input.strides.iter().zip(&row_major))
+                        .all(|(&n, (&s, &r))| n == 1 || s == r)
+            })
+            .collect();
         Ok(Footprint {
             inputs,
             outputs,
             items,
             rows,
             row_indexed,
+            in_place,
         })
     }
 }
@@ -290,6 +315,50 @@ impl Outputs {
             items,
             filled: false,
         })
+    }
+
+    /// [`Outputs::new`], with output `o` of each `(o, data)` stored in `data`'s buffer
+    /// (the elements of a dead input the kernel reads in place).
+    pub fn reusing(dtypes: &[DType], items: usize, reused: Vec<(usize, Data)>) -> Result<Outputs> {
+        let mut outputs = Outputs::new(&[], items)?;
+        let mut reused: Vec<Option<Data>> = {
+            let mut v: Vec<Option<Data>> = dtypes.iter().map(|_| None).collect();
+            for (o, data) in reused {
+                match v.get_mut(o) {
+                    Some(slot @ None) if data.dtype() == dtypes[o] && data.len() == items => {
+                        *slot = Some(data)
+                    }
+                    _ => {
+                        return Err(CpuError::internal(format!(
+                            "output {o} cannot reuse {} elements of {}",
+                            data.len(),
+                            data.dtype()
+                        )))
+                    }
+                }
+            }
+            v
+        };
+        for (o, &d) in dtypes.iter().enumerate() {
+            let data = match reused[o].take() {
+                // Emptied, the vector keeps its buffer (and, being plain numbers, its
+                // elements) for the kernel to read and overwrite.
+                Some(mut data) => {
+                    match &mut data {
+                        Data::Bool(v) => v.clear(),
+                        Data::I32(v) => v.clear(),
+                        Data::I64(v) => v.clear(),
+                        Data::U32(v) => v.clear(),
+                        Data::F32(v) => v.clear(),
+                        Data::F64(v) => v.clear(),
+                    }
+                    data
+                }
+                None => Outputs::new(&[d], items)?.data.remove(0),
+            };
+            outputs.data.push(data);
+        }
+        Ok(outputs)
     }
 
     /// The outputs, once [`JitKernel::fill`] has written every item.
@@ -487,6 +556,15 @@ pub enum RowInput<'a> {
     Rows(Buf<'a>),
 }
 
+/// An input of [`JitKernel::fill_in_place`].
+#[derive(Clone, Copy, Debug)]
+pub enum KernelInput<'a> {
+    Buf(Buf<'a>),
+    /// The elements held by output `o`'s storage before the kernel overwrites them
+    /// ([`Outputs::reusing`]); only for inputs read [`Footprint::in_place`].
+    InPlace(usize),
+}
+
 /// A compiled kernel function with the module that holds its code.
 pub struct JitKernel {
     entry: Entry,
@@ -516,6 +594,18 @@ impl JitKernel {
     pub fn fill(
         &self,
         inputs: &[Buf],
+        outputs: &mut Outputs,
+        ranges: &[(usize, usize)],
+        run: impl FnOnce(Vec<Task<'_>>, &(dyn Fn(Task<'_>) -> Result<()> + Sync)) -> Result<()>,
+    ) -> Result<()> {
+        let inputs: Vec<KernelInput> = inputs.iter().map(|&b| KernelInput::Buf(b)).collect();
+        self.fill_in_place(&inputs, outputs, ranges, run)
+    }
+
+    /// [`JitKernel::fill`] where inputs may be read from the outputs' reused storage.
+    pub fn fill_in_place(
+        &self,
+        inputs: &[KernelInput],
         outputs: &mut Outputs,
         ranges: &[(usize, usize)],
         run: impl FnOnce(Vec<Task<'_>>, &(dyn Fn(Task<'_>) -> Result<()> + Sync)) -> Result<()>,
@@ -645,7 +735,13 @@ impl JitKernel {
 
     /// Computes work items `start..end`: `outputs[o]` holds exactly those items of
     /// output `o`. Fails, without running anything, when a buffer does not fit.
-    fn call(&self, inputs: &[Buf], outputs: &mut [BufMut], start: usize, end: usize) -> Result<()> {
+    fn call(
+        &self,
+        inputs: &[KernelInput],
+        outputs: &mut [BufMut],
+        start: usize,
+        end: usize,
+    ) -> Result<()> {
         let fp = &self.footprint;
         if start > end || end > fp.items {
             return Err(CpuError::internal(format!(
@@ -662,20 +758,33 @@ impl JitKernel {
                 outputs.len()
             )));
         }
-        for (i, (buf, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
-            if buf.dtype() != dtype {
-                return Err(CpuError::internal(format!(
-                    "input {i} is {} where the kernel reads {dtype}",
+        for (i, (input, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
+            let found = match *input {
+                KernelInput::Buf(buf) => {
+                    if let Some((lo, hi)) = reach {
+                        if lo < 0 || hi >= buf.len() as i128 {
+                            return Err(CpuError::internal(format!(
+                                "input {i} is read at elements {lo}..={hi} but holds {}",
+                                buf.len()
+                            )));
+                        }
+                    }
                     buf.dtype()
-                )));
-            }
-            if let Some((lo, hi)) = reach {
-                if lo < 0 || hi >= buf.len() as i128 {
-                    return Err(CpuError::internal(format!(
-                        "input {i} is read at elements {lo}..={hi} but holds {}",
-                        buf.len()
-                    )));
                 }
+                KernelInput::InPlace(o) => {
+                    let out = outputs.get(o).map(|b| b.dtype());
+                    if !fp.in_place[i] || out.is_none() {
+                        return Err(CpuError::internal(format!(
+                            "input {i} read in place from output {o}, which it cannot be"
+                        )));
+                    }
+                    out.unwrap_or(dtype)
+                }
+            };
+            if found != dtype {
+                return Err(CpuError::internal(format!(
+                    "input {i} is {found} where the kernel reads {dtype}"
+                )));
             }
         }
         for (o, (buf, &dtype)) in outputs.iter().zip(&fp.outputs).enumerate() {
@@ -691,21 +800,37 @@ impl JitKernel {
         if start == end {
             return Ok(());
         }
-        let mut ptrs: Vec<*mut u8> = inputs.iter().map(Buf::ptr).collect();
-        for buf in outputs.iter_mut() {
-            // The function stores item `i` at `base + i * size`; shifting the base by
-            // `start` items lands item `start` on the chunk's first element. The
-            // shifted pointer may lie outside the allocation, so it is only formed with
-            // wrapping arithmetic and never dereferenced as such.
-            let size = buf.dtype().size_bytes();
-            ptrs.push(buf.ptr().wrapping_sub(start * size));
-        }
+        // The function stores item `i` at `base + i * size`; shifting the base by
+        // `start` items lands item `start` on the chunk's first element. The shifted
+        // pointer may lie outside the allocation, so it is only formed with wrapping
+        // arithmetic and never dereferenced as such.
+        let out_ptrs: Vec<*mut u8> = outputs
+            .iter_mut()
+            .map(|buf| {
+                let size = buf.dtype().size_bytes();
+                buf.ptr().wrapping_sub(start * size)
+            })
+            .collect();
+        let mut ptrs: Vec<*mut u8> = inputs
+            .iter()
+            .map(|input| match *input {
+                KernelInput::Buf(buf) => buf.ptr(),
+                // Item `i` reads element `i` of the storage it then overwrites: the same
+                // shifted base as the output's.
+                KernelInput::InPlace(o) => out_ptrs[o],
+            })
+            .collect();
+        ptrs.extend(out_ptrs);
         // SAFETY: `entry` is a finalized kernel function whose code is alive while
         // `self` is. Every input holds the kernel's dtype and every element the
         // iteration space can reach (checked above against the footprint), every output
         // chunk holds exactly the items `start..end` of the right dtype, and the
-        // chunks are `&mut` borrows, so no other thread writes them. `ptrs` outlives
-        // the call and holds one pointer per input and output in the kernel's order.
+        // chunks are `&mut` borrows, so no other thread writes them. An input read in
+        // place is read by item `i` at element `i` only (`in_place`), which lies in this
+        // task's chunk of the output storage and holds the input's element until item
+        // `i` overwrites it (the storage was initialised: `Outputs::reusing`). `ptrs`
+        // outlives the call and holds one pointer per input and output in the kernel's
+        // order.
         unsafe { (self.entry)(ptrs.as_ptr(), start as u64, end as u64) };
         Ok(())
     }

@@ -90,6 +90,9 @@ pub struct Compiled {
     /// Per step, the slots it reads for the last time: released right after it, so
     /// their buffers go back to the pool for the next steps' outputs.
     last_reads: Vec<Vec<usize>>,
+    /// Per kernel step, an input read for the last time whose elements an output may
+    /// overwrite in place (when, at run time, nothing else shares them).
+    reuse: Vec<Option<usize>>,
 }
 
 /// The slots each step reads for the last time (results are read after every step).
@@ -212,11 +215,41 @@ impl Compiled {
             }
         }
         let last_reads = last_reads(&program);
+        let reuse = program
+            .steps
+            .iter()
+            .zip(&code)
+            .zip(&last_reads)
+            .map(|((step, code), last)| match (step, code) {
+                (Step::Kernel { inputs, .. }, StepCode::Kernel(ck)) => {
+                    inputs.iter().enumerate().position(|(k, s)| {
+                        last.contains(s)
+                            && inputs.iter().filter(|&t| t == s).count() == 1
+                            && crate::exec::can_reuse(ck, k)
+                    })
+                }
+                _ => None,
+            })
+            .collect();
         Ok(Compiled {
             program,
             code,
             last_reads,
+            reuse,
         })
+    }
+
+    /// The kernel steps that may write an output over a dead input, with that input's
+    /// slot (`(step, slot)`; done at run time when nothing else shares its elements).
+    pub fn in_place_steps(&self) -> Vec<(usize, usize)> {
+        self.reuse
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| match (&self.program.steps[i], k) {
+                (Step::Kernel { inputs, .. }, Some(k)) => Some((i, inputs[*k])),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Runs the program on `args` with `threads` worker threads.
@@ -287,17 +320,36 @@ impl Compiled {
                     },
                     _,
                 ) => {
-                    let ins = inputs
-                        .iter()
-                        .map(|&s| get(&slots, s))
-                        .collect::<std::result::Result<Vec<_>, _>>()?;
-                    let refs: Vec<&Array> = ins.iter().collect();
                     let StepCode::Kernel(ck) = code else {
                         return Err(
                             CpuError::internal("a kernel step was not compiled").to_diagnostic()
                         );
                     };
-                    let outs = crate::exec::run_compiled(ck, &refs, threads)
+                    // A dead input nothing else shares gives its buffer to an output.
+                    let reuse = self.reuse[i].and_then(|k| {
+                        let s = inputs[k];
+                        match slots[s].take()?.try_into_data() {
+                            Ok(data) => Some((k, data)),
+                            Err(shared) => {
+                                slots[s] = Some(shared);
+                                None
+                            }
+                        }
+                    });
+                    let reused = reuse.as_ref().map(|(k, _)| *k);
+                    let ins = inputs
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &s)| {
+                            if reused == Some(k) {
+                                Ok(None)
+                            } else {
+                                get(&slots, s).map(Some)
+                            }
+                        })
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    let refs: Vec<Option<&Array>> = ins.iter().map(Option::as_ref).collect();
+                    let outs = crate::exec::run_reusing(ck, &refs, reuse, threads)
                         .map_err(|e| e.to_diagnostic())?;
                     for (&s, o) in outputs.iter().zip(outs) {
                         slots[s] = Some(o);

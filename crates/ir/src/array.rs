@@ -241,6 +241,15 @@ impl Array {
         Arc::make_mut(&mut self.data)
     }
 
+    /// The elements, when no other array shares them (so a consumer may overwrite
+    /// them); the array back otherwise.
+    pub fn try_into_data(self) -> Result<Data, Array> {
+        Arc::try_unwrap(self.data).map_err(|data| Array {
+            shape: self.shape,
+            data,
+        })
+    }
+
     pub fn into_data(self) -> Data {
         Arc::try_unwrap(self.data).unwrap_or_else(|shared| (*shared).clone())
     }
