@@ -126,11 +126,7 @@ pub fn run_reusing(
             (Outputs::reusing(&dtypes, items, vec![(o, data)])?, bufs)
         }
     };
-    let grain = match compiled.reduce_shape() {
-        None => GRAIN_ELEMENTS,
-        Some(r) => (GRAIN_ELEMENTS / r.k.clamp(1, BLOCK)).max(1),
-    };
-    let ranges = split(items, grain, threads);
+    let ranges = split(items, grain(compiled), threads);
     jit.fill_in_place(&bufs, &mut outputs, &ranges, |tasks, compute| {
         if tasks.len() <= 1 {
             tasks.into_iter().try_for_each(compute)
@@ -159,6 +155,23 @@ pub fn run_reusing(
         arrays.push(Array::new(shape, data).map_err(|e| CpuError::internal(e.to_string()))?);
     }
     Ok(arrays)
+}
+
+/// Work items per task for `compiled`: reductions of long rows take fewer.
+fn grain(compiled: &CompiledKernel) -> usize {
+    match compiled.reduce_shape() {
+        None => GRAIN_ELEMENTS,
+        Some(r) => (GRAIN_ELEMENTS / r.k.clamp(1, BLOCK)).max(1),
+    }
+}
+
+/// Whether [`run_compiled`] runs `compiled` as one task on the calling thread whatever
+/// the thread count, with its outputs finished when that task ends (no reduction
+/// blocks left to combine): then running it once over all of its work items is all it
+/// does, which a loop body laid out in a frame relies on.
+pub(crate) fn is_one_task(compiled: &CompiledKernel) -> bool {
+    let items = compiled.work_items();
+    items <= grain(compiled) && compiled.reduce_shape().is_none_or(|r| r.nblocks == 1)
 }
 
 /// Structural equality with literals compared by bits (a NaN literal equals itself).

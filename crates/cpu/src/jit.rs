@@ -4,7 +4,10 @@
 //!
 //! Calling generated code is safe because [`JitKernel::call`] checks every buffer
 //! against the kernel's [`Footprint`] (the element range each input can be read at,
-//! the dtype and length of each output chunk, the work range) before entering it.
+//! the dtype and length of each output chunk, the work range) before entering it, and
+//! [`JitKernel::call_frame`] runs only on regions of a frame that
+//! [`JitKernel::bind_frame`] checked the same way (once, for a loop body run many
+//! times).
 //! What remains trusted is code generation itself: that the function reads inputs only
 //! at iteration points of the kernel through the kernel's strides, writes `output[i]`
 //! for every work item `i` in the range it is given and nothing else (outputs start
@@ -12,7 +15,7 @@
 //! bool outputs. The codegen tests hold it to that.
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use cranelift_codegen::isa::OwnedTargetIsa;
@@ -84,9 +87,12 @@ impl JitSession {
         // until `Owned::drop`, and the pointer never leaves the `JitKernel` that owns
         // the module.
         let entry = unsafe { std::mem::transmute::<*const u8, Entry>(code) };
+        // Relaxed: the counter only has to hand out distinct numbers.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(JitKernel {
             entry,
             footprint,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             _module: Mutex::new(Owned(Some(self.module))),
         })
     }
@@ -569,6 +575,9 @@ pub enum KernelInput<'a> {
 pub struct JitKernel {
     entry: Entry,
     footprint: Footprint,
+    /// Distinct for every kernel made in the process: what a [`FrameBinding`] checks
+    /// to be used with the kernel it was checked against.
+    id: u64,
     // Kept only to own (and finally free) the code; the mutex makes the kernel `Sync`
     // (the module itself is `Send` but has interior mutability).
     _module: Mutex<Owned>,
@@ -832,6 +841,183 @@ impl JitKernel {
         // outlives the call and holds one pointer per input and output in the kernel's
         // order.
         unsafe { (self.entry)(ptrs.as_ptr(), start as u64, end as u64) };
+        Ok(())
+    }
+}
+
+/// One 8-byte unit of a frame: aligned for every dtype, so a region starting at a cell
+/// holds elements of any dtype at their natural alignment. Plain bytes: any contents
+/// are valid, and Rust reads them back only by decoding bytes, never as typed values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, align(8))]
+pub struct Cell(pub [u8; 8]);
+
+/// A buffer inside a frame: `len` elements of `dtype` from the start of cell `cell`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub cell: usize,
+    pub len: usize,
+    pub dtype: DType,
+}
+
+impl Region {
+    /// Bytes the elements take.
+    pub fn bytes(&self) -> usize {
+        self.len * self.dtype.size_bytes()
+    }
+
+    /// Cells the region spans.
+    pub fn cells(&self) -> usize {
+        self.bytes().div_ceil(8)
+    }
+
+    /// The cell just past the region.
+    pub fn end(&self) -> usize {
+        self.cell + self.cells()
+    }
+
+    fn byte_range(&self) -> (usize, usize) {
+        (self.cell * 8, self.cell * 8 + self.bytes())
+    }
+}
+
+/// Where a kernel's inputs and outputs lie in a frame, checked once against the
+/// kernel's footprint (and tied to that kernel by its id): each input region holds
+/// every element the kernel can read, each output region exactly its work items, and
+/// no output overlaps another output or an input.
+#[derive(Clone, Debug)]
+pub struct FrameBinding {
+    kernel: u64,
+    items: usize,
+    /// The first cell of every input, then of every output.
+    cells: Vec<usize>,
+    /// The frame must have at least this many cells.
+    need: usize,
+}
+
+impl JitKernel {
+    /// Binds the kernel to regions of a frame, or says why they do not fit it.
+    pub fn bind_frame(&self, inputs: &[Region], outputs: &[Region]) -> Result<FrameBinding> {
+        let fp = &self.footprint;
+        if inputs.len() != fp.inputs.len() || outputs.len() != fp.outputs.len() {
+            return Err(CpuError::internal(format!(
+                "a kernel of {} inputs and {} outputs bound to {} and {} regions",
+                fp.inputs.len(),
+                fp.outputs.len(),
+                inputs.len(),
+                outputs.len()
+            )));
+        }
+        for (i, (r, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
+            if r.dtype != dtype {
+                return Err(CpuError::internal(format!(
+                    "input {i} is a region of {} where the kernel reads {dtype}",
+                    r.dtype
+                )));
+            }
+            if let Some((lo, hi)) = reach {
+                if lo < 0 || hi >= r.len as i128 {
+                    return Err(CpuError::internal(format!(
+                        "input {i} is read at elements {lo}..={hi} of a region of {}",
+                        r.len
+                    )));
+                }
+            }
+        }
+        for (o, (r, &dtype)) in outputs.iter().zip(&fp.outputs).enumerate() {
+            if r.dtype != dtype || r.len != fp.items {
+                return Err(CpuError::internal(format!(
+                    "output {o} is a region of {} {} where {} of {dtype} are written",
+                    r.len, r.dtype, fp.items
+                )));
+            }
+        }
+        let overlap = |a: &Region, b: &Region| {
+            let ((a0, a1), (b0, b1)) = (a.byte_range(), b.byte_range());
+            a0 < b1 && b0 < a1
+        };
+        for (o, out) in outputs.iter().enumerate() {
+            let clash = inputs.iter().any(|r| overlap(out, r))
+                || outputs[o + 1..].iter().any(|r| overlap(out, r));
+            if clash {
+                return Err(CpuError::internal(format!(
+                    "output {o} of a kernel overlaps another of its buffers"
+                )));
+            }
+        }
+        let mut need = 0;
+        for r in inputs.iter().chain(outputs) {
+            let end = r
+                .len
+                .checked_mul(r.dtype.size_bytes())
+                .and_then(|b| r.cell.checked_add(b.div_ceil(8)))
+                .ok_or_else(|| CpuError::internal("a frame region past the address space"))?;
+            need = need.max(end);
+        }
+        Ok(FrameBinding {
+            kernel: self.id,
+            items: fp.items,
+            cells: inputs.iter().chain(outputs).map(|r| r.cell).collect(),
+            need,
+        })
+    }
+
+    /// Computes every work item, reading and writing `frame` where `binding` (made by
+    /// [`JitKernel::bind_frame`] for this kernel) says. `ptrs` is scratch space for
+    /// kernels of many buffers, kept by the caller so that a call in a loop allocates
+    /// nothing once it has grown.
+    pub fn call_frame(
+        &self,
+        frame: &mut [Cell],
+        binding: &FrameBinding,
+        ptrs: &mut Vec<*mut u8>,
+    ) -> Result<()> {
+        if binding.kernel != self.id {
+            return Err(CpuError::internal(
+                "a frame binding used with another kernel",
+            ));
+        }
+        if frame.len() < binding.need {
+            return Err(CpuError::internal(format!(
+                "a frame of {} cells for a kernel reaching cell {}",
+                frame.len(),
+                binding.need
+            )));
+        }
+        let items = binding.items;
+        if items == 0 {
+            return Ok(());
+        }
+        let base: *mut u8 = frame.as_mut_ptr().cast();
+        // In bounds: every cell index is below `binding.need <= frame.len()`.
+        let at = |c: &usize| base.wrapping_add(c * 8);
+        // Most kernels take few buffers: their pointers go on the stack.
+        let mut few = [std::ptr::null_mut::<u8>(); 16];
+        let ptrs: &[*mut u8] = match few.get_mut(..binding.cells.len()) {
+            Some(few) => {
+                for (p, c) in few.iter_mut().zip(&binding.cells) {
+                    *p = at(c);
+                }
+                few
+            }
+            None => {
+                ptrs.clear();
+                ptrs.extend(binding.cells.iter().map(at));
+                ptrs
+            }
+        };
+        // SAFETY: `entry` is a finalized kernel function whose code is alive while
+        // `self` is. The binding was checked against this kernel's footprint (its id is
+        // this kernel's, and ids are never reused): every input region has the kernel's
+        // dtype and holds every element the iteration space can reach, every output
+        // region holds exactly the `items` work items (the kernel's count, copied when
+        // bound) written from item 0, and outputs overlap neither each other nor any
+        // input. Every region lies inside `frame` (checked above against `need`),
+        // starts 8-byte aligned (cells are), and `frame` is borrowed mutably, so
+        // nothing else reads or writes it during the call. Frame bytes are plain
+        // bytes: whatever the code stores, Rust only decodes them as bytes. `ptrs` holds
+        // one pointer per input and output in the kernel's order and outlives the call.
+        unsafe { (self.entry)(ptrs.as_ptr(), 0, items as u64) };
         Ok(())
     }
 }

@@ -15,6 +15,7 @@
 //!   running sums, gathers, pads, scatters, argmax/argmin, compensated sums and dots.
 //! - [`eqn`] — which of those (or the GEMM library) runs a non-kernel step.
 //! - [`control`] — cond, while and scan with compiled bodies.
+//! - [`frame`] — loop bodies laid out in one block of memory, run without allocating.
 //! - [`rewrite`] — IR rewrites before planning (uncontracted products as multiplies).
 //! - [`plan`] — the fusion planner: IR function → program of kernels and steps.
 //! - [`rowpass`] — `X @ w`, the per-row kernels using it and `c @ X` in one pass over
@@ -27,6 +28,7 @@ pub mod control;
 pub mod eqn;
 pub mod error;
 pub mod exec;
+pub mod frame;
 pub mod gemm;
 pub mod jit;
 pub mod kernel;

@@ -67,7 +67,7 @@ impl Profile {
 }
 
 /// A step's profile label: `program#index kind`.
-fn step_label(program: &str, i: usize, step: &Step) -> String {
+pub(crate) fn step_label(program: &str, i: usize, step: &Step) -> String {
     match step {
         Step::Kernel {
             kernel, outputs, ..
@@ -86,13 +86,16 @@ fn step_label(program: &str, i: usize, step: &Step) -> String {
 /// A function compiled for the CPU: its program and one compiled kernel per kernel step.
 pub struct Compiled {
     pub program: Program,
-    code: Vec<StepCode>,
+    pub(crate) code: Vec<StepCode>,
     /// Per step, the slots it reads for the last time: released right after it, so
     /// their buffers go back to the pool for the next steps' outputs.
     last_reads: Vec<Vec<usize>>,
     /// Per kernel step, an input read for the last time whose elements an output may
     /// overwrite in place (when, at run time, nothing else shares them).
     reuse: Vec<Option<usize>>,
+    /// The program laid out in a frame, when its values are small enough and its steps
+    /// allow it: how a loop runs it as its body (see [`crate::frame`]).
+    pub(crate) frame: Option<crate::frame::FrameProgram>,
 }
 
 /// The slots each step reads for the last time (results are read after every step).
@@ -144,7 +147,7 @@ fn last_reads(p: &Program) -> Vec<Vec<usize>> {
 /// What a step runs beyond its plan: a compiled kernel, compiled control flow, a row
 /// pass in place of its matrix–vector product, or nothing because an earlier row pass
 /// did its work.
-enum StepCode {
+pub(crate) enum StepCode {
     Plain,
     Kernel(Box<CompiledKernel>),
     Control(crate::control::Control),
@@ -231,11 +234,13 @@ impl Compiled {
                 _ => None,
             })
             .collect();
+        let frame = crate::frame::plan(&program, &code);
         Ok(Compiled {
             program,
             code,
             last_reads,
             reuse,
+            frame,
         })
     }
 

@@ -254,6 +254,45 @@ fn scan_passing_values_through() {
     );
 }
 
+/// Carries that trade places, one through views of another (so moving them must read
+/// every result before writing any parameter), and gathers in a body: at a clamped
+/// index from `xs` and at a literal one.
+#[test]
+fn carries_swapped_and_gathers() {
+    check(
+        "fn x(%0: f64[], %1: f64[], %2: f64[2]) -> (i64[], f64[], f64[], f64[2]) {
+          %3: i64[], %4: f64[], %5: f64[], %6: f64[2] = while[cond_nconsts=0, body_nconsts=0](0:i64, %0, %1, %2)
+            cond_body = |%7: i64[], %8: f64[], %9: f64[], %10: f64[2]| {
+              %11: bool[] = lt(%7, 5:i64)
+              return (%11)
+            }
+            body = |%12: i64[], %13: f64[], %14: f64[], %15: f64[2]| {
+              %16: i64[] = add(%12, 1:i64)
+              %17: f64[1] = reshape[shape=[1]](%13)
+              %18: f64[] = reshape[shape=[]](%17)
+              %19: f64[2] = rev[axes=[0]](%15)
+              return (%16, %14, %18, %19)
+            }
+          return (%3, %4, %5, %6)
+        }",
+        10,
+    );
+    check(
+        "fn g(%0: f64[2, 3], %1: i32[4], %2: f64[2]) -> (f64[2], f64[4, 2]) {
+          %3: f64[2], %4: f64[4, 2] = scan[nconsts=1, ncarry=1, length=4, reverse=false](%0, %2, %1)
+            body = |%5: f64[2, 3], %6: f64[2], %7: i32[]| {
+              %8: f64[2] = take[axis=1](%5, %7)
+              %9: f64[2] = add(%6, %8)
+              %10: f64[2] = take[axis=1](%5, 2:i64)
+              %11: f64[2] = mul(%9, %10)
+              return (%11, %8)
+            }
+          return (%3, %4)
+        }",
+        11,
+    );
+}
+
 /// Control flow nested in every body kind: a scan whose body runs a while (whose body
 /// runs a cond), and a while whose body runs a scan.
 #[test]
