@@ -24,7 +24,10 @@
 //! and adjacent axes that every input walks contiguously (and no `Index` node reads)
 //! are merged, so a transposed-but-contiguous or fully contiguous kernel becomes one
 //! long row. Nodes that do not depend on the innermost axis are computed once per row
-//! (and splatted in vector mode).
+//! (and splatted in vector mode). On long rows, vector loops also set up per row what
+//! Cranelift would otherwise recompute every step: the splats they read, pinned before
+//! the loop ([`Gen::pin`]), and each conversion of the inner index to a float, carried
+//! from step to step as a float vector moved on by exact adds ([`Ramps`]).
 //!
 //! Random bits: a kernel with 64-bit values runs 2 lanes, but the Threefry cipher is
 //! 32-bit arithmetic, so such a kernel that draws random bits evaluates two vector
@@ -51,6 +54,7 @@ use nabla_ir::{infer, BinaryOp, DType, Prim, ReduceOp, Scalar, Type};
 use crate::error::{CpuError, Result};
 use crate::jit::{Footprint, JitKernel, JitSession};
 use crate::kernel::{Kernel, Node, Output};
+use crate::math;
 pub(crate) use ops::{identity, reduce_binop};
 use ops::{scalar_ty, size, CipherKey, Gen};
 
@@ -539,6 +543,16 @@ struct Cx<'k> {
     /// The keys of the varying ciphers whose key words are invariant: their
     /// schedules are built once per row (see `CipherKey::Schedule`).
     keys: Vec<KeyPair>,
+    /// Per node: for a conversion of the inner index to a float dtype that holds
+    /// every index of the axis exactly, that dtype. Vector loops carry such a node
+    /// from step to step ([`Ramps`]) instead of converting the index at every step.
+    ramp: Vec<Option<DType>>,
+    /// Per node: whether vector steps that take the ramps from [`Ramps`] need it
+    /// (live, and not only as the operand of ramps).
+    vec_live: Vec<bool>,
+    /// Per invariant node: whether vector code reads its splat (a varying node or an
+    /// output does), which is what the row pins.
+    splat_used: Vec<bool>,
 }
 
 /// The Threefry words computed so far for one set of lanes, by operands.
@@ -563,6 +577,43 @@ fn ordinary_float_lit(node: &Node) -> bool {
         | Node::Threefry { .. }
         | Node::BitsToUnit(..) => false,
     }
+}
+
+/// Whether a node is a literal zero (a cipher's zero counter word adds nothing).
+fn is_zero_lit(node: &Node) -> bool {
+    matches!(node, Node::Lit(s) if s.as_f64() == 0.0)
+}
+
+/// The ramp dtype (see `Cx::ramp`) of `Convert(to, x)`: `to` when `x` is the index
+/// along the inner axis (or that index as a u32, which is the same number while the
+/// axis is below 2^32) and `to` is a float dtype holding every integer up to the
+/// axis's extent exactly. Then converting `j` and adding whole numbers to it is exact,
+/// so the carried lanes are bitwise the converted indices.
+fn ramp_dtype(kernel: &Kernel, plan: &Plan, to: DType, x: usize) -> Option<DType> {
+    let (axis, below) = match kernel.nodes.get(x)? {
+        Node::Index(a) => (*a, u64::MAX),
+        Node::IndexU32(a) => (*a, 1 << 32),
+        Node::Load(_)
+        | Node::Lit(_)
+        | Node::Unary(..)
+        | Node::Binary(..)
+        | Node::Compare(..)
+        | Node::Select(..)
+        | Node::IntPow(..)
+        | Node::Convert(..)
+        | Node::Threefry { .. }
+        | Node::BitsToUnit(..) => return None,
+    };
+    if plan.axis_of.get(axis).copied().flatten() != Some(plan.inner()) {
+        return None;
+    }
+    let exact: u64 = match to {
+        DType::F64 => 1 << f64::MANTISSA_DIGITS,
+        DType::F32 => 1 << f32::MANTISSA_DIGITS,
+        DType::Bool | DType::I32 | DType::U32 | DType::I64 => return None,
+    };
+    let extent = u64::try_from(*kernel.shape.get(axis)?).ok()?;
+    (extent <= exact.min(below)).then_some(to)
 }
 
 /// The dtypes whose vectors hold 4 lanes in any mode (bools are masks as wide as the
@@ -603,6 +654,129 @@ impl Row {
             Some(&(_, entries)) => Ok(CipherKey::Schedule(entries)),
             None => Ok(CipherKey::Words(words()?)),
         }
+    }
+}
+
+/// The ramps (see `Cx::ramp`) of one vector loop: per ramp node a variable holding
+/// its lanes at the loop's position, moved on by adding whole numbers, which is exact
+/// there: a step costs one add instead of building the index vector and converting
+/// it. Every lane of the vector is carried (4 for f32 in 2-lane mode too), so the
+/// lanes beyond the mode's hold numbers as well, never garbage.
+struct Ramps {
+    /// (node, dtype, variable).
+    vars: Vec<(usize, DType, Variable)>,
+    /// (dtype, elements, that count splatted as a float of the dtype), pinned: the
+    /// loop adds them every step.
+    steps: Vec<(DType, usize, Value)>,
+    /// Per dtype, 1 splatted and pinned where adds are fused multiply-adds.
+    ones: Vec<(DType, Value)>,
+    nodes: usize,
+}
+
+impl Ramps {
+    /// The ramps of a vector loop over a row, from inner index `j`, that reads them
+    /// and moves on by multiples of `lanes` up to `most` elements; none (every read
+    /// empty) where [`Cx::carries_ramps`] says no.
+    fn start(g: &mut Gen, cx: &Cx, j: Value, lanes: usize, most: usize) -> Result<Ramps> {
+        let mut ramps = Ramps {
+            vars: Vec::new(),
+            steps: Vec::new(),
+            ones: Vec::new(),
+            nodes: cx.kernel.nodes.len(),
+        };
+        if !cx.carries_ramps(lanes) {
+            return Ok(ramps);
+        }
+        g.w = lanes;
+        let fused = math::Features::host().fma;
+        let mut steps = Vec::new();
+        let mut ones = Vec::new();
+        for (n, ramp) in cx.ramp.iter().enumerate() {
+            let Some(d) = *ramp else { continue };
+            let first = g.float_ramp(d, j)?;
+            let ty = g.ty(d);
+            let var = g.b.declare_var(ty);
+            g.b.def_var(var, first);
+            ramps.vars.push((n, d, var));
+            if steps.iter().any(|&(e, _, _)| e == d) {
+                continue;
+            }
+            for by in (lanes..=most).step_by(lanes) {
+                let v = g.lit(Scalar::F64(by as f64).cast(d));
+                steps.push((d, by, v));
+            }
+            if fused {
+                ones.push((d, g.lit(Scalar::F64(1.0).cast(d))));
+            }
+        }
+        let values: Vec<Value> = steps
+            .iter()
+            .map(|&(_, _, v)| v)
+            .chain(ones.iter().map(|&(_, v)| v))
+            .collect();
+        let pinned = g.pin(&values);
+        let (step_values, one_values) = pinned.split_at(steps.len());
+        ramps.steps = steps
+            .iter()
+            .zip(step_values)
+            .map(|(&(d, by, _), &v)| (d, by, v))
+            .collect();
+        ramps.ones = ones
+            .iter()
+            .zip(one_values)
+            .map(|(&(d, _), &v)| (d, v))
+            .collect();
+        g.w = 1;
+        Ok(ramps)
+    }
+
+    /// `v + step`. Ramp lanes are whole numbers, so `v · 1 + step` is exact and a
+    /// fused multiply-add gives bitwise the same sum. It issues on the multiply
+    /// ports, which add-heavy element code (a sum of squares) leaves room on, where
+    /// recent x86 cores (Intel's since Golden Cove, AMD's Zen) issue adds on others.
+    fn add(&self, g: &mut Gen, d: DType, v: Value, step: Value) -> Value {
+        match self.ones.iter().find(|&&(e, _)| e == d) {
+            Some(&(_, one)) => g.b.ins().fma(v, one, step),
+            None => g.b.ins().fadd(v, step),
+        }
+    }
+
+    /// Per node, the ramp's lanes `off` elements past the loop's position (`None`
+    /// for other nodes); empty without ramps.
+    fn at(&self, g: &mut Gen, off: usize) -> Result<Vec<Option<Value>>> {
+        if self.vars.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut vals = vec![None; self.nodes];
+        for &(n, d, var) in &self.vars {
+            let v = g.b.use_var(var);
+            vals[n] = Some(if off == 0 {
+                v
+            } else {
+                let step = self.step(d, off)?;
+                self.add(g, d, v, step)
+            });
+        }
+        Ok(vals)
+    }
+
+    /// Moves the loop's position `by` elements on.
+    fn advance(&self, g: &mut Gen, by: usize) -> Result<()> {
+        for &(_, d, var) in &self.vars {
+            let v = g.b.use_var(var);
+            let step = self.step(d, by)?;
+            let next = self.add(g, d, v, step);
+            g.b.def_var(var, next);
+        }
+        Ok(())
+    }
+
+    fn step(&self, d: DType, by: usize) -> Result<Value> {
+        self.steps
+            .iter()
+            .find(|&&(e, b, _)| e == d && b == by)
+            .map(|&(_, _, v)| v)
+            .ok_or_else(|| CpuError::internal(format!("no ramp step of {by} for {d}")))
     }
 }
 
@@ -656,6 +830,62 @@ impl<'k> Cx<'k> {
                 }
             }
         }
+        let ramp: Vec<Option<DType>> = kernel
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| match node {
+                Node::Convert(to, x) if live[n] => ramp_dtype(kernel, plan, *to, *x),
+                Node::Convert(..)
+                | Node::Load(_)
+                | Node::Lit(_)
+                | Node::Index(_)
+                | Node::IndexU32(_)
+                | Node::Unary(..)
+                | Node::Binary(..)
+                | Node::Compare(..)
+                | Node::Select(..)
+                | Node::IntPow(..)
+                | Node::Threefry { .. }
+                | Node::BitsToUnit(..) => None,
+            })
+            .collect();
+        let mut vec_live = vec![false; kernel.nodes.len()];
+        for out in &kernel.outputs {
+            vec_live[output_node(out)] = true;
+        }
+        for n in (0..kernel.nodes.len()).rev() {
+            if vec_live[n] && ramp[n].is_none() {
+                for m in operands(&kernel.nodes[n]) {
+                    vec_live[m] = true;
+                }
+            }
+        }
+        let mut splat_used = vec![false; kernel.nodes.len()];
+        for out in &kernel.outputs {
+            splat_used[output_node(out)] = true;
+        }
+        for (n, node) in kernel.nodes.iter().enumerate() {
+            if !live[n] || !varying[n] {
+                continue;
+            }
+            // An invariant key comes from the row's schedule and then a zero counter
+            // word is left out (see `Cx::node_value`), so neither is splatted.
+            let read = if let Node::Threefry { args, .. } = node {
+                let scheduled = keys.contains(&[args[0], args[1]]);
+                let from = if scheduled { 2 } else { 0 };
+                args[from..]
+                    .iter()
+                    .copied()
+                    .filter(|&m| from == 0 || !is_zero_lit(&kernel.nodes[m]))
+                    .collect()
+            } else {
+                operands(node)
+            };
+            for m in read {
+                splat_used[m] = true;
+            }
+        }
         Cx {
             kernel,
             plan,
@@ -665,12 +895,28 @@ impl<'k> Cx<'k> {
             live,
             narrow: Vec::new(),
             keys,
+            ramp,
+            vec_live,
+            splat_used,
         }
     }
 
+    /// Whether rows are long enough for values set up once per row for the vector
+    /// loop (pinned splats, ramps) to pay for themselves.
+    fn long_rows(&self, lanes: usize) -> bool {
+        lanes > 1 && self.plan.dims[self.plan.inner()] >= LONG_ROW_STEPS * lanes
+    }
+
+    /// Whether vector loops over rows carry ramps.
+    fn carries_ramps(&self, lanes: usize) -> bool {
+        self.long_rows(lanes) && self.ramp.iter().any(Option::is_some)
+    }
+
     /// The row state for the given indices of every non-inner axis: row pointers and
-    /// the invariant nodes (splatted too when `vector`).
-    fn row(&self, g: &mut Gen, idx: Vec<Value>, vector_lanes: usize) -> Result<Row> {
+    /// the invariant nodes (splatted too when `vector_lanes > 1`). With `pin`, the
+    /// row is set up outside the inner loop, and the splats that vector code reads
+    /// are pinned there (see `Gen::pin`) on long rows.
+    fn row(&self, g: &mut Gen, idx: Vec<Value>, vector_lanes: usize, pin: bool) -> Result<Row> {
         let mut ptrs = Vec::with_capacity(self.bases.len());
         for (i, &base) in self.bases.iter().enumerate() {
             let mut off = g.iconst(I64, self.plan.offsets[i]);
@@ -693,16 +939,26 @@ impl<'k> Cx<'k> {
         };
         g.w = 1;
         let zero = g.iconst(I64, 0);
-        let vals = self.eval(g, &row, zero, true)?;
+        let vals = self.eval(g, &row, zero, true, &[])?;
         for (n, v) in vals.into_iter().enumerate() {
             row.inv[n] = v;
         }
         if vector_lanes > 1 {
             g.w = vector_lanes;
+            let pin = pin && self.long_rows(vector_lanes);
+            let mut pinned = Vec::new();
             for n in 0..self.kernel.nodes.len() {
                 if let Some(s) = row.inv[n] {
-                    row.inv_vec[n] = Some(g.splat(self.kernel.dtypes[n], s));
+                    let v = g.splat(self.kernel.dtypes[n], s);
+                    row.inv_vec[n] = Some(v);
+                    if pin && self.splat_used[n] {
+                        pinned.push((n, v));
+                    }
                 }
+            }
+            let values: Vec<Value> = pinned.iter().map(|&(_, v)| v).collect();
+            for ((n, _), v) in pinned.iter().zip(g.pin(&values)) {
+                row.inv_vec[*n] = Some(v);
             }
             g.w = 1;
             for &key in &self.keys {
@@ -711,10 +967,7 @@ impl<'k> Cx<'k> {
                         .ok_or_else(|| CpuError::internal(format!("key node {n} has no value")))
                 };
                 let (k0, k1) = (word(key[0])?, word(key[1])?);
-                let bytes = (ops::SCHEDULE_ENTRIES * ops::SCHEDULE_ENTRY_BYTES) as u32;
-                let data = StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 4);
-                let slot = g.b.create_sized_stack_slot(data);
-                let entries = g.key_schedule(k0, k1, slot);
+                let entries = g.key_schedule(k0, k1);
                 row.schedules.push((key, entries));
             }
         }
@@ -723,25 +976,33 @@ impl<'k> Cx<'k> {
 
     /// The live nodes at inner index `j` (`j..j + w` in vector mode, `g.w` lanes).
     /// With `invariant`, computes only the invariant live nodes (the row prologue);
-    /// otherwise only the varying ones, taking the rest from the row.
+    /// otherwise only the varying ones, taking the rest from the row. `ramps` is
+    /// empty or holds every ramp's lanes at `j` (from [`Ramps::at`]), which then
+    /// stand for the conversions and their operands.
     fn eval(
         &self,
         g: &mut Gen,
         row: &Row,
         j: Value,
         invariant: bool,
+        ramps: &[Option<Value>],
     ) -> Result<Vec<Option<Value>>> {
         let k = self.kernel;
         let mut vals: Vec<Option<Value>> = vec![None; k.nodes.len()];
         let mut ciphers = Ciphers::new();
+        let ramped = !ramps.is_empty();
         for n in 0..k.nodes.len() {
-            if !self.live[n] {
+            if !self.live[n] || (ramped && !self.vec_live[n]) {
                 continue;
             }
             if self.varying[n] == invariant {
                 if !invariant {
                     vals[n] = if g.w == 1 { row.inv[n] } else { row.inv_vec[n] };
                 }
+                continue;
+            }
+            if let Some(&Some(v)) = ramps.get(n) {
+                vals[n] = Some(v);
                 continue;
             }
             let get = |m: usize| {
@@ -842,8 +1103,11 @@ impl<'k> Cx<'k> {
                         // A zero counter word (the high word of `uniform`'s counters)
                         // adds nothing.
                         let word = |m: usize| -> Result<Option<Value>> {
-                            let zero = matches!(k.nodes[m], Node::Lit(s) if s.as_f64() == 0.0);
-                            Ok(if zero { None } else { Some(get(m)?) })
+                            Ok(if is_zero_lit(&k.nodes[m]) {
+                                None
+                            } else {
+                                Some(get(m)?)
+                            })
                         };
                         let words = g.threefry(key, [word(args[2])?, word(args[3])?]);
                         ciphers.insert(*args, words);
@@ -896,7 +1160,15 @@ impl<'k> Cx<'k> {
     /// 4 lanes, the others once per half at 2 lanes, moving values between the two
     /// layouts where an operand is in the other one. Returns each half's values (in
     /// 2-lane layout, every output node included), as two calls of `eval` would.
-    fn eval_pair(&self, g: &mut Gen, row: &Row, j: Value) -> Result<[Vec<Option<Value>>; 2]> {
+    ///
+    /// `ramps` is empty or holds every ramp's lanes at `j` and at `j + 2`.
+    fn eval_pair(
+        &self,
+        g: &mut Gen,
+        row: &Row,
+        j: Value,
+        ramps: [&[Option<Value>]; 2],
+    ) -> Result<[Vec<Option<Value>>; 2]> {
         let k = self.kernel;
         let len = k.nodes.len();
         let missing = |m: usize| CpuError::internal(format!("node {m} has no value"));
@@ -905,8 +1177,19 @@ impl<'k> Cx<'k> {
         let js = [j, g.b.ins().iadd_imm_s(j, 2)];
         let mut ciphers = [Ciphers::new(), Ciphers::new()];
         let mut ciphers4 = Ciphers::new();
+        let ramped = !ramps[0].is_empty();
         for n in 0..len {
-            if !self.live[n] {
+            if !self.live[n] || (ramped && !self.vec_live[n]) {
+                continue;
+            }
+            if let (Some(&Some(first)), Some(&Some(second))) = (ramps[0].get(n), ramps[1].get(n)) {
+                halves[0][n] = Some(first);
+                halves[1][n] = Some(second);
+                // A 32-bit ramp carries all 4 lanes (see `Ramps`): at `j` it is the
+                // value of both steps at once.
+                if is_32(k.dtypes[n]) {
+                    joined[n] = Some(first);
+                }
                 continue;
             }
             if !self.varying[n] {
@@ -1147,7 +1430,7 @@ fn store_nest(
         Some(r) => Cx::unflatten(g, r, &plan.dims[..inner]),
         None => Vec::new(),
     };
-    let row = cx.row(g, idx, lanes)?;
+    let row = cx.row(g, idx, lanes, true)?;
     // Output `o`'s element at inner index 0 of this row.
     let row_start = g.b.ins().isub(flat, j0);
     let out_row: Vec<Value> = k
@@ -1178,6 +1461,8 @@ fn store_nest(
     if lanes > 1 {
         let vec_head = g.b.create_block();
         let vec_body = g.b.create_block();
+        let most = if cx.paired() { 2 * lanes } else { lanes };
+        let ramps = Ramps::start(g, cx, j0, lanes, most)?;
         if cx.paired() {
             // Two vector steps at a time while they fit; the plain vector loop below
             // then takes at most one more step.
@@ -1190,12 +1475,14 @@ fn store_nest(
             let fits = g.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, j1);
             g.b.ins().brif(fits, pair_body, &[], vec_head, &[]);
             g.b.switch_to_block(pair_body);
-            let [first, second] = cx.eval_pair(g, &row, j)?;
+            let r = [ramps.at(g, 0)?, ramps.at(g, lanes)?];
+            let [first, second] = cx.eval_pair(g, &row, j, [&r[0], &r[1]])?;
             g.w = lanes;
             store_all(g, &first, j)?;
             let j2 = g.b.ins().iadd_imm_s(j, lanes as i64);
             store_all(g, &second, j2)?;
             g.w = 1;
+            ramps.advance(g, 2 * lanes)?;
             g.b.def_var(j_var, next);
             g.b.ins().jump(pair_head, &[]);
         } else {
@@ -1207,10 +1494,12 @@ fn store_nest(
         let fits = g.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, j1);
         g.b.ins().brif(fits, vec_body, &[], scalar_head, &[]);
         g.b.switch_to_block(vec_body);
+        let r = ramps.at(g, 0)?;
         g.w = lanes;
-        let vals = cx.eval(g, &row, j, false)?;
+        let vals = cx.eval(g, &row, j, false, &r)?;
         store_all(g, &vals, j)?;
         g.w = 1;
+        ramps.advance(g, lanes)?;
         g.b.def_var(j_var, next);
         g.b.ins().jump(vec_head, &[]);
     } else {
@@ -1222,7 +1511,7 @@ fn store_nest(
     g.b.ins().brif(more, scalar_body, &[], row_end, &[]);
     g.b.switch_to_block(scalar_body);
     g.w = 1;
-    let vals = cx.eval(g, &row, j, false)?;
+    let vals = cx.eval(g, &row, j, false, &[])?;
     store_all(g, &vals, j)?;
     let next = g.b.ins().iadd_imm_s(j, 1);
     g.b.def_var(j_var, next);
@@ -1534,7 +1823,7 @@ fn reduce_nest(
         };
         if nq == 1 {
             // One row: the reduced space is the inner axis, positions are k itself.
-            let row = cx.row(g, res_idx, lanes)?;
+            let row = cx.row(g, res_idx, lanes, true)?;
             g.b.def_var(k_var, k0);
             let tail = g.b.create_block();
             let whole = if r.k.is_multiple_of(LANES) {
@@ -1576,7 +1865,7 @@ fn reduce_nest(
             let j1 = g.b.ins().umin(upto, l2);
             let mut idx = res_idx.clone();
             idx.extend(Cx::unflatten(g, rrow, &plan.dims[plan.nres..inner]));
-            let row = cx.row(g, idx, lanes)?;
+            let row = cx.row(g, idx, lanes, true)?;
             g.b.def_var(j_var, j0);
             let seg_end = g.b.create_block();
             if fixed {
@@ -1592,7 +1881,7 @@ fn reduce_nest(
                 g.b.ins().brif(more, body, &[], seg_end, &[]);
                 g.b.switch_to_block(body);
                 g.w = 1;
-                let vals = cx.eval(g, &row, j, false)?;
+                let vals = cx.eval(g, &row, j, false, &[])?;
                 let pos = g.b.ins().isub(j, j0);
                 let pos = g.b.ins().iadd(pos, kk);
                 let lane = g.b.ins().band_imm_s(pos, (LANES - 1) as i64);
@@ -1625,6 +1914,10 @@ fn reduce_nest(
     g.b.ins().jump(item_head, &[]);
     Ok(())
 }
+
+/// Vector steps a full row takes at least for values set up once per row (pinned
+/// splats, ramps) to pay off: they cost about what a step or two saves.
+const LONG_ROW_STEPS: usize = 4;
 
 /// The most element code (see `Cx::weight`) a loop body may repeat to keep lanes in
 /// place instead of rotating them.
@@ -1690,11 +1983,12 @@ fn across_results(
     let fold = |g: &mut Gen, kk: Value, lane: Option<usize>| -> Result<()> {
         let mut idx = outer.to_vec();
         idx.push(kk);
-        let row = cx.row(g, idx, w)?;
+        // Set up inside the loop over the reduced axis, so nothing to pin.
+        let row = cx.row(g, idx, w, false)?;
         for v in 0..vectors {
             let at = g.b.ins().iadd_imm_s(j, (v * w) as i64);
             g.w = w;
-            let vals = cx.eval(g, &row, at, false)?;
+            let vals = cx.eval(g, &row, at, false, &[])?;
             for (per_out, &(node, d, op)) in accs.iter().zip(outs) {
                 let x =
                     vals[node].ok_or_else(|| CpuError::internal("a reduced node without value"))?;
@@ -1800,6 +2094,8 @@ fn runs(
         (false, true) => 2 * lanes,
         (false, false) => lanes,
     };
+    let first = g.b.use_var(pos);
+    let ramps = Ramps::start(g, red.cx, first, lanes, step)?;
     let head = g.b.create_block();
     let body = g.b.create_block();
     g.b.ins().jump(head, &[]);
@@ -1813,7 +2109,9 @@ fn runs(
         let pairs = if unroll { LANES / (2 * lanes) } else { 1 };
         for pair in 0..pairs {
             let at = g.b.ins().iadd_imm_s(p, (pair * 2 * lanes) as i64);
-            let halves = red.cx.eval_pair(g, row, at)?;
+            let off = pair * 2 * lanes;
+            let r = [ramps.at(g, off)?, ramps.at(g, off + lanes)?];
+            let halves = red.cx.eval_pair(g, row, at, [&r[0], &r[1]])?;
             g.w = 1;
             for (h, vals) in halves.iter().enumerate() {
                 if unroll {
@@ -1826,17 +2124,20 @@ fn runs(
     } else if unroll {
         for sub in 0..LANES / lanes {
             let at = g.b.ins().iadd_imm_s(p, (sub * lanes) as i64);
+            let r = ramps.at(g, sub * lanes)?;
             g.w = lanes;
-            let vals = red.cx.eval(g, row, at, false)?;
+            let vals = red.cx.eval(g, row, at, false, &r)?;
             g.w = 1;
             red.fold_in_place(g, sub, &vals)?;
         }
     } else {
+        let r = ramps.at(g, 0)?;
         g.w = lanes;
-        let vals = red.cx.eval(g, row, p, false)?;
+        let vals = red.cx.eval(g, row, p, false, &r)?;
         g.w = 1;
         red.fold_rotate(g, &vals)?;
     }
+    ramps.advance(g, step)?;
     let next = g.b.ins().iadd_imm_s(p, step as i64);
     g.b.def_var(pos, next);
     g.b.ins().jump(head, &[]);
@@ -1876,7 +2177,7 @@ fn tail_lanes(
     g.b.switch_to_block(fold);
     let at = g.b.ins().iadd(p, i);
     g.w = 1;
-    let vals = red.cx.eval(g, row, at, false)?;
+    let vals = red.cx.eval(g, row, at, false, &[])?;
     red.fold_scalar_rotate(g, Some(&vals))?;
     g.b.ins().jump(next, &[]);
     g.b.switch_to_block(skip);

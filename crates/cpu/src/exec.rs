@@ -50,7 +50,34 @@ pub fn run_compiled(
     threads: usize,
 ) -> Result<Vec<Array>> {
     let inputs: Vec<Option<&Array>> = inputs.iter().map(|&a| Some(a)).collect();
-    run_reusing(compiled, &inputs, None, threads)
+    run_split(compiled, &inputs, None, Split::Threads(threads))
+}
+
+/// [`run`] with the work items split into the given ranges (which must tile them in
+/// order), computed one after another on the calling thread. Where a thread pool
+/// splits work depends on the item count and the thread count; this puts task
+/// boundaries anywhere (mid-row, mid-vector), as tests need.
+pub fn run_ranges(
+    kernel: &Kernel,
+    compiled: &CompiledKernel,
+    inputs: &[&Array],
+    ranges: &[(usize, usize)],
+) -> Result<Vec<Array>> {
+    if !same_kernel(compiled.kernel(), kernel) {
+        return Err(CpuError::internal(
+            "a compiled kernel run as a different kernel",
+        ));
+    }
+    let inputs: Vec<Option<&Array>> = inputs.iter().map(|&a| Some(a)).collect();
+    run_split(compiled, &inputs, None, Split::Ranges(ranges))
+}
+
+/// How a run divides its work items into tasks.
+enum Split<'r> {
+    /// As evenly as the grain allows across up to this many threads.
+    Threads(usize),
+    /// Exactly these ranges, in order on the calling thread.
+    Ranges(&'r [(usize, usize)]),
 }
 
 /// Whether input `i` of `compiled` may give its elements to an output of the same dtype,
@@ -69,6 +96,15 @@ pub fn run_reusing(
     inputs: &[Option<&Array>],
     reuse: Option<(usize, Data)>,
     threads: usize,
+) -> Result<Vec<Array>> {
+    run_split(compiled, inputs, reuse, Split::Threads(threads))
+}
+
+fn run_split(
+    compiled: &CompiledKernel,
+    inputs: &[Option<&Array>],
+    reuse: Option<(usize, Data)>,
+    split_by: Split,
 ) -> Result<Vec<Array>> {
     let kernel = compiled.kernel();
     if inputs.len() != kernel.inputs.len() {
@@ -126,9 +162,12 @@ pub fn run_reusing(
             (Outputs::reusing(&dtypes, items, vec![(o, data)])?, bufs)
         }
     };
-    let ranges = split(items, grain(compiled), threads);
+    let (ranges, threads) = match split_by {
+        Split::Threads(threads) => (split(items, grain(compiled), threads), threads),
+        Split::Ranges(ranges) => (ranges.to_vec(), 1),
+    };
     jit.fill_in_place(&bufs, &mut outputs, &ranges, |tasks, compute| {
-        if tasks.len() <= 1 {
+        if tasks.len() <= 1 || threads <= 1 {
             tasks.into_iter().try_for_each(compute)
         } else {
             pool(threads)?.install(|| tasks.into_par_iter().try_for_each(compute))

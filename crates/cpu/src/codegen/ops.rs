@@ -16,7 +16,8 @@ use cranelift_codegen::ir::types::{
     F32, F32X4, F64, F64X2, I16X8, I32, I32X4, I64, I64X2, I8, I8X16,
 };
 use cranelift_codegen::ir::{
-    AbiParam, ConstantData, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlot, Type, Value,
+    AbiParam, ConstantData, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlotData,
+    StackSlotKind, Type, Value,
 };
 use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
@@ -39,9 +40,10 @@ const ROTATIONS: [[i64; 4]; 2] = [[13, 15, 26, 6], [17, 29, 16, 24]];
 /// Threefry's third key word is `k0 ^ k1 ^ KEY_PARITY`.
 const KEY_PARITY: u32 = 0x1BD1_1BDA;
 
-/// Entries of a key schedule, and bytes per entry (one 4-lane vector).
+/// Entries of a key schedule.
 pub(super) const SCHEDULE_ENTRIES: usize = 8;
-pub(super) const SCHEDULE_ENTRY_BYTES: usize = 16;
+/// Bytes per pinned value (see [`Gen::pin`]): one vector.
+const PIN_BYTES: usize = 16;
 
 /// Where the cipher gets its key.
 #[derive(Clone, Copy, Debug)]
@@ -917,6 +919,28 @@ impl<'a> Gen<'a> {
         self.b.ins().fadd(hi, lo)
     }
 
+    /// The vector of float dtype `d` holding `j, j + 1, …` in all its lanes (4 for f32
+    /// in 2-lane mode too), where `d` holds these integers exactly: one conversion,
+    /// a splat and an add, all exact.
+    pub fn float_ramp(&mut self, d: DType, j: Value) -> Result<Value> {
+        let ty = self.ty(d);
+        let mut bytes = Vec::with_capacity(16);
+        for l in 0..ty.lane_count() {
+            match d {
+                DType::F64 => bytes.extend_from_slice(&f64::from(l).to_le_bytes()),
+                DType::F32 => bytes.extend_from_slice(&(l as f32).to_le_bytes()),
+                DType::Bool | DType::I32 | DType::U32 | DType::I64 => {
+                    return Err(rejects("an index ramp", d))
+                }
+            }
+        }
+        let first = self.b.ins().fcvt_from_sint(scalar_ty(d), j);
+        let base = self.splat(d, first);
+        let c = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
+        let lanes = self.b.ins().vconst(ty, c);
+        Ok(self.b.ins().fadd(base, lanes))
+    }
+
     /// `i64x2 → f64x2` for lanes in `0..=2^52`: or-ing such an integer into the
     /// mantissa of 2^52 gives exactly `2^52 + x`.
     pub fn small_index_to_f64(&mut self, x: Value) -> Value {
@@ -984,31 +1008,53 @@ impl<'a> Gen<'a> {
     }
 
     /// The key schedule of scalar key words `k0`, `k1` as 4-lane vectors (see
-    /// `CipherKey::Schedule`), through `slot`: stored and loaded back here, so that
-    /// the loads, which stay where they are, define the values the loop uses.
-    pub fn key_schedule(
-        &mut self,
-        k0: Value,
-        k1: Value,
-        slot: StackSlot,
-    ) -> [Value; SCHEDULE_ENTRIES] {
+    /// `CipherKey::Schedule`), pinned (see [`Gen::pin`]).
+    pub fn key_schedule(&mut self, k0: Value, k1: Value) -> [Value; SCHEDULE_ENTRIES] {
         let parity = self.iconst(I32, i64::from(KEY_PARITY));
         let k01 = self.b.ins().bxor(k0, k1);
         let words = [k0, k1, self.b.ins().bxor(k01, parity)];
-        let at = |i: usize| (i * SCHEDULE_ENTRY_BYTES) as i32;
-        for i in 0..SCHEDULE_ENTRIES {
-            let word = if i < 3 {
-                words[i]
-            } else {
-                let group = i - 3;
-                self.b
-                    .ins()
-                    .iadd_imm_s(words[(group + 2) % 3], group as i64 + 1)
-            };
-            let v = self.b.ins().splat(I32X4, word);
+        let entries: Vec<Value> = (0..SCHEDULE_ENTRIES)
+            .map(|i| {
+                let word = if i < 3 {
+                    words[i]
+                } else {
+                    let group = i - 3;
+                    self.b
+                        .ins()
+                        .iadd_imm_s(words[(group + 2) % 3], group as i64 + 1)
+                };
+                self.b.ins().splat(I32X4, word)
+            })
+            .collect();
+        let pinned = self.pin(&entries);
+        std::array::from_fn(|i| pinned[i])
+    }
+
+    /// `values` stored to a fresh stack slot and loaded back. Cranelift places a
+    /// pure value (a splat, a constant vector, arithmetic on invariants) at its uses,
+    /// inside loops too, instead of once before them. The stores are uses that stay
+    /// here, so the values are computed here, once, and a loop after this reads the
+    /// loads (or, where Cranelift forwards a store to its load, the value itself,
+    /// already computed).
+    pub fn pin(&mut self, values: &[Value]) -> Vec<Value> {
+        if values.is_empty() {
+            return Vec::new();
+        }
+        let bytes = (values.len() * PIN_BYTES) as u32;
+        let data = StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 4);
+        let slot = self.b.create_sized_stack_slot(data);
+        let at = |i: usize| (i * PIN_BYTES) as i32;
+        for (i, &v) in values.iter().enumerate() {
             self.b.ins().stack_store(I64, v, slot, at(i));
         }
-        std::array::from_fn(|i| self.b.ins().stack_load(I64, I32X4, slot, at(i)))
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let ty = self.b.func.dfg.value_type(v);
+                self.b.ins().stack_load(I64, ty, slot, at(i))
+            })
+            .collect()
     }
 
     /// `x` (u32 lanes) rotated left by `r` bits, `0 < r < 32`.
