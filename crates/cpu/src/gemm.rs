@@ -1094,6 +1094,9 @@ fn vector<T: Elem>(
 pub(crate) mod rows {
     use super::*;
 
+    /// How many rows ahead of the one being read [`dots`] prefetches.
+    const PREFETCH_ROWS: usize = 16;
+
     /// `out[r] = Σ_p x[(first + r)·d + p] · w[p]` over a row-major `[_, d]` matrix with
     /// `d ≤ BLOCK`: one canonical block per row, as the matrix–vector loop computes it.
     pub(crate) fn dots<T: Elem>(x: &[T], d: usize, w: &[T], first: usize, out: &mut [T]) {
@@ -1114,8 +1117,27 @@ pub(crate) mod rows {
         let w = &w[..d];
         let row = |r: usize| &x[(first + r) * d..][..d];
         let n = out.len();
+        // Rows are short streams the hardware prefetcher picks up late: ask for the
+        // rows a few groups ahead explicitly (hints only, never faulting).
+        let ahead = |r: usize| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                let lo = ((first + r + PREFETCH_ROWS) * d).min(x.len());
+                let hi = ((first + r + PREFETCH_ROWS + 4) * d).min(x.len());
+                let line = 64 / std::mem::size_of::<T>();
+                for at in (lo..hi).step_by(line.max(1)) {
+                    let p = x[at..].as_ptr().cast();
+                    // SAFETY: SSE is part of every x86-64 CPU, and a prefetch is only a
+                    // hint (it never faults), here at an element inside `x`.
+                    unsafe {
+                        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p)
+                    };
+                }
+            }
+        };
         let mut r = 0;
         while r + 4 <= n {
+            ahead(r);
             let s = lanes([row(r), row(r + 1), row(r + 2), row(r + 3)], [w; 4]);
             out[r..r + 4].copy_from_slice(&s);
             r += 4;
