@@ -268,7 +268,7 @@ pub(crate) fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
     Ok(p)
 }
 
-fn buf(d: &Data) -> Buf<'_> {
+pub(crate) fn buf(d: &Data) -> Buf<'_> {
     match d {
         Data::Bool(v) => Buf::Bool(v),
         Data::I32(v) => Buf::I32(v),

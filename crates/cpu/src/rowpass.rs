@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::codegen::CompiledKernel;
 use crate::error::{CpuError, Result};
+use crate::exec::buf;
 use crate::gemm::{rows, Elem};
 use crate::jit::{Buf, RowInput, SliceMut};
 use crate::kernel::{Kernel, Output};
@@ -69,9 +70,16 @@ fn written(step: &Step) -> &[usize] {
     }
 }
 
-/// `z = X @ w` with `X: [n, d]` a float matrix large enough to matter and `d` within one
-/// canonical block: `(x, w, z, n, d)`.
-fn matvec(p: &Program, step: &Step) -> Option<(usize, usize, usize, usize, usize)> {
+/// An uncompensated product without batch axes over two slots.
+struct Product<'a> {
+    lhs_contract: &'a [usize],
+    rhs_contract: &'a [usize],
+    lhs: usize,
+    rhs: usize,
+    out: usize,
+}
+
+fn product(step: &Step) -> Option<Product<'_>> {
     let Step::Eqn {
         prim:
             Prim::DotGeneral {
@@ -88,13 +96,26 @@ fn matvec(p: &Program, step: &Step) -> Option<(usize, usize, usize, usize, usize
     else {
         return None;
     };
-    if lhs_contract != &[1] || rhs_contract != &[0] || !lhs_batch.is_empty() {
+    match (args.as_slice(), outputs.as_slice()) {
+        ([a, b], &[out]) if lhs_batch.is_empty() && rhs_batch.is_empty() => Some(Product {
+            lhs_contract,
+            rhs_contract,
+            lhs: slot(a)?,
+            rhs: slot(b)?,
+            out,
+        }),
+        _ => None,
+    }
+}
+
+/// `z = X @ w` with `X: [n, d]` a float matrix large enough to matter and `d` within one
+/// canonical block: `(x, w, z, n, d)`.
+fn matvec(p: &Program, step: &Step) -> Option<(usize, usize, usize, usize, usize)> {
+    let pr = product(step)?;
+    if pr.lhs_contract != [1] || pr.rhs_contract != [0] {
         return None;
     }
-    if !rhs_batch.is_empty() || args.len() != 2 || outputs.len() != 1 {
-        return None;
-    }
-    let (x, w) = (slot(&args[0])?, slot(&args[1])?);
+    let (x, w, z) = (pr.lhs, pr.rhs, pr.out);
     let (tx, tw) = (p.types.get(x)?, p.types.get(w)?);
     let float = matches!(tx.dtype, DType::F32 | DType::F64);
     match (tx.shape.as_slice(), tw.shape.as_slice()) {
@@ -105,7 +126,7 @@ fn matvec(p: &Program, step: &Step) -> Option<(usize, usize, usize, usize, usize
                 && (1..=BLOCK).contains(&d)
                 && n.saturating_mul(d) >= MIN_ELEMENTS =>
         {
-            Some((x, w, outputs[0], n, d))
+            Some((x, w, z, n, d))
         }
         _ => None,
     }
@@ -113,29 +134,11 @@ fn matvec(p: &Program, step: &Step) -> Option<(usize, usize, usize, usize, usize
 
 /// `c @ X` or `Xᵀ @ c` for the pass's `X` and a `c` the pass computes: `(c, out)`.
 fn vecmat(step: &Step, x: usize, staged: &[bool]) -> Option<(usize, usize)> {
-    let Step::Eqn {
-        prim:
-            Prim::DotGeneral {
-                lhs_contract,
-                rhs_contract,
-                lhs_batch,
-                rhs_batch,
-                compensated: false,
-            },
-        args,
-        outputs,
-        ..
-    } = step
-    else {
-        return None;
-    };
-    if lhs_contract != &[0] || rhs_contract != &[0] || !lhs_batch.is_empty() {
+    let pr = product(step)?;
+    if pr.lhs_contract != [0] || pr.rhs_contract != [0] {
         return None;
     }
-    if !rhs_batch.is_empty() || args.len() != 2 || outputs.len() != 1 {
-        return None;
-    }
-    let (a, b) = (slot(&args[0])?, slot(&args[1])?);
+    let (a, b, out) = (pr.lhs, pr.rhs, pr.out);
     let c = if b == x && a != x {
         a
     } else if a == x && b != x {
@@ -143,11 +146,7 @@ fn vecmat(step: &Step, x: usize, staged: &[bool]) -> Option<(usize, usize)> {
     } else {
         return None;
     };
-    staged
-        .get(c)
-        .copied()
-        .unwrap_or(false)
-        .then_some((c, outputs[0]))
+    staged.get(c).copied().unwrap_or(false).then_some((c, out))
 }
 
 /// Whether a kernel can run row range by row range inside the pass: one work item per
@@ -401,17 +400,6 @@ fn take<'a>(s: &mut SliceMut<'a>) -> SliceMut<'a> {
         SliceMut::F64(_) => SliceMut::F64(&mut []),
     };
     std::mem::replace(s, empty)
-}
-
-fn buf(d: &Data) -> Buf<'_> {
-    match d {
-        Data::Bool(v) => Buf::Bool(v),
-        Data::I32(v) => Buf::I32(v),
-        Data::I64(v) => Buf::I64(v),
-        Data::U32(v) => Buf::U32(v),
-        Data::F32(v) => Buf::F32(v),
-        Data::F64(v) => Buf::F64(v),
-    }
 }
 
 /// One unit of work: a range of rows, its share of every value the pass computes, and
