@@ -20,8 +20,10 @@
 //! # Paths
 //!
 //! - *Matrix* (`m, n ≥ 2`, `m·n·k > SMALL_WORK`): f32/f64 go to `gemm`, which takes
-//!   strides, so transposed operands cost nothing. Contracted pairs may be flattened
-//!   in either operand's preferred order (this path's summation order is `gemm`'s
+//!   strides, so transposed operands cost nothing (`x @ y.T` reaches it as `y` with
+//!   renumbered axes, see [`crate::rewrite`]); it is built with its AVX-512 kernels,
+//!   chosen at run time where the CPU has them. Contracted pairs may be flattened in
+//!   either operand's preferred order (this path's summation order is `gemm`'s
 //!   anyway). Integers use a wrapping `i-k-j` loop: wrapping addition is associative
 //!   and commutative, so any order gives the interpreter's exact result.
 //! - *Vector* (`m == 1` or `n == 1`: matrix–vector, vector–matrix, dot products): loops

@@ -16,7 +16,8 @@
 //! - [`eqn`] — which of those (or the GEMM library) runs a non-kernel step.
 //! - [`control`] — cond, while and scan with compiled bodies.
 //! - [`frame`] — loop bodies laid out in one block of memory, run without allocating.
-//! - [`rewrite`] — IR rewrites before planning (uncontracted products as multiplies).
+//! - [`rewrite`] — IR rewrites before planning (transposed product operands read in
+//!   place, uncontracted products as multiplies).
 //! - [`plan`] — the fusion planner: IR function → program of kernels and steps.
 //! - [`rowpass`] — `X @ w`, the per-row kernels using it and `c @ X` in one pass over
 //!   `X`.

@@ -1,19 +1,29 @@
-//! Rewrites before planning: a product with nothing to contract (an outer or batched
-//! scaling product, as `vmap(grad(...))` of a dot produces) becomes broadcasts and a
-//! multiply, which fuse into their consumers instead of running as one tiny matrix
-//! product per batch element.
+//! Rewrites before planning:
 //!
-//! The rewrite keeps the bits: a contraction of length one is `0 + a·b` in the
-//! canonical order (the other lanes hold the identity), so floats get the same `+ 0`
-//! (which turns a `-0` product into `+0`, as the product does) and integers, whose
-//! arithmetic wraps, need none.
+//! - A product reads a transposed operand (`x @ y.T`, `x.T @ g`) through the
+//!   transpose's input with its axes renumbered, when that keeps the result's axis
+//!   order. The transpose is an index map the planner would otherwise have to store
+//!   (a product is not a kernel), while [`crate::gemm`] takes any strides and copies
+//!   only what its paths need. The contracted pairs stay in their listed order, so the
+//!   canonical-order paths keep their bits; the matrix path sums in `gemm`'s order
+//!   either way.
+//! - A product with nothing to contract (an outer or batched scaling product, as
+//!   `vmap(grad(...))` of a dot produces) becomes broadcasts and a multiply, which fuse
+//!   into their consumers instead of running as one tiny matrix product per batch
+//!   element. This keeps the bits too: a contraction of length one is `0 + a·b` in the
+//!   canonical order (the other lanes hold the identity), so floats get the same `+ 0`
+//!   (which turns a `-0` product into `+0`, as the product does) and integers, whose
+//!   arithmetic wraps, need none.
+
+use std::collections::HashMap;
 
 use nabla_diag::Span;
 use nabla_ir::{infer, Atom, Body, Builder, Eqn, Func, Prim, Scalar, Type, Var};
 
 use crate::error::{CpuError, Result};
 
-/// `f` with every uncontracted, uncompensated product rewritten (nested bodies too).
+/// `f` with every uncompensated product's transposed operands read in place and every
+/// uncontracted one rewritten as a multiply (nested bodies too).
 pub fn prepare(f: &Func) -> Result<Func> {
     let mut fresh = Builder::after(&f.body);
     Ok(Func {
@@ -24,9 +34,15 @@ pub fn prepare(f: &Func) -> Result<Func> {
 
 fn rewrite_body(body: &Body, fresh: &mut Builder) -> Result<Body> {
     let mut eqns = Vec::with_capacity(body.eqns.len());
+    // The transposes of this body (a body is closed, so its products see no others):
+    // result variable → (operand, perm).
+    let mut transposes: HashMap<u32, (Var, Vec<usize>)> = HashMap::new();
     for e in &body.eqns {
         let prim = e.prim.try_map_bodies(|inner| rewrite_body(inner, fresh))?;
         match (&prim, e.args.as_slice(), e.outs.as_slice()) {
+            (Prim::Transpose { perm }, [Atom::Var(x)], [out]) => {
+                transposes.insert(out.id, (x.clone(), perm.clone()));
+            }
             (
                 Prim::DotGeneral {
                     lhs_contract,
@@ -37,27 +53,91 @@ fn rewrite_body(body: &Body, fresh: &mut Builder) -> Result<Body> {
                 },
                 [lhs, rhs],
                 [out],
-            ) if lhs_contract.is_empty() && rhs_contract.is_empty() => {
-                let mut em = Emit {
-                    eqns: &mut eqns,
-                    fresh,
-                    span: e.span,
-                };
-                em.outer(lhs, rhs, lhs_batch, rhs_batch, out)?;
+            ) => {
+                let l = untranspose(&transposes, lhs, lhs_contract, lhs_batch);
+                let r = untranspose(&transposes, rhs, rhs_contract, rhs_batch);
+                if l.contract.is_empty() {
+                    let mut em = Emit {
+                        eqns: &mut eqns,
+                        fresh,
+                        span: e.span,
+                    };
+                    em.outer(&l.atom, &r.atom, &l.batch, &r.batch, out)?;
+                } else {
+                    eqns.push(Eqn {
+                        prim: Prim::DotGeneral {
+                            lhs_contract: l.contract,
+                            rhs_contract: r.contract,
+                            lhs_batch: l.batch,
+                            rhs_batch: r.batch,
+                            compensated: false,
+                        },
+                        args: vec![l.atom, r.atom],
+                        outs: e.outs.clone(),
+                        span: e.span,
+                    });
+                }
+                continue;
             }
-            _ => eqns.push(Eqn {
-                prim,
-                args: e.args.clone(),
-                outs: e.outs.clone(),
-                span: e.span,
-            }),
+            _ => {}
         }
+        eqns.push(Eqn {
+            prim,
+            args: e.args.clone(),
+            outs: e.outs.clone(),
+            span: e.span,
+        });
     }
     Ok(Body {
         params: body.params.clone(),
         eqns,
         results: body.results.clone(),
     })
+}
+
+/// One operand of a product with its contracted and batch axes.
+struct Operand {
+    atom: Atom,
+    contract: Vec<usize>,
+    batch: Vec<usize>,
+}
+
+/// `a` with the transposes it was made by undone, its axes renumbered to match, as
+/// long as its free axes keep their relative order: the product lists them in
+/// increasing order, so a reordering would permute the result.
+fn untranspose(
+    transposes: &HashMap<u32, (Var, Vec<usize>)>,
+    a: &Atom,
+    contract: &[usize],
+    batch: &[usize],
+) -> Operand {
+    let mut op = Operand {
+        atom: a.clone(),
+        contract: contract.to_vec(),
+        batch: batch.to_vec(),
+    };
+    while let Some((x, perm)) = op.atom.as_var().and_then(|v| transposes.get(&v.id)) {
+        let free_order_kept = (0..perm.len())
+            .filter(|i| !op.contract.contains(i) && !op.batch.contains(i))
+            .map(|i| perm[i])
+            .is_sorted();
+        if !free_order_kept {
+            break;
+        }
+        // Axes were checked when the product was built; a malformed one stops here.
+        let renumber = |axes: &[usize]| -> Option<Vec<usize>> {
+            axes.iter().map(|&i| perm.get(i).copied()).collect()
+        };
+        let (Some(contract), Some(batch)) = (renumber(&op.contract), renumber(&op.batch)) else {
+            break;
+        };
+        op = Operand {
+            atom: Atom::Var(x.clone()),
+            contract,
+            batch,
+        };
+    }
+    op
 }
 
 struct Emit<'a> {
