@@ -1607,23 +1607,16 @@ impl Reduction<'_, '_> {
         }
     }
 
-    /// Folds one scalar element (if `vals`) into scalar lane 0, then rotates the 8
-    /// scalar lanes.
-    fn fold_scalar_rotate(&self, g: &mut Gen, vals: Option<&[Option<Value>]>) -> Result<()> {
+    /// Folds one scalar element into scalar lane `lane`.
+    fn fold_scalar_at(&self, g: &mut Gen, lane: usize, vals: &[Option<Value>]) -> Result<()> {
         let Accs::Fixed { scalars, .. } = &self.accs else {
             return Err(CpuError::internal("fixed-lane fold without fixed lanes"));
         };
         for (o, &(node, d, op)) in self.outs.iter().enumerate() {
-            let folded = match vals {
-                Some(vals) => {
-                    let x = vals[node]
-                        .ok_or_else(|| CpuError::internal("a reduced node without value"))?;
-                    let acc = g.b.use_var(scalars[o][0]);
-                    Some(g.binary(reduce_binop(op), d, acc, x)?)
-                }
-                None => None,
-            };
-            rotate(g, &scalars[o], folded);
+            let x = vals[node].ok_or_else(|| CpuError::internal("a reduced node without value"))?;
+            let acc = g.b.use_var(scalars[o][lane]);
+            let r = g.binary(reduce_binop(op), d, acc, x)?;
+            g.b.def_var(scalars[o][lane], r);
         }
         Ok(())
     }
@@ -1835,10 +1828,37 @@ fn reduce_nest(
             };
             runs(g, &red, &row, k_var, whole, lanes, tail)?;
             g.b.switch_to_block(tail);
-            red.to_scalars(g);
-            if !r.k.is_multiple_of(LANES) {
-                tail_lanes(g, &red, &row, k_var, k1, done)?;
+            let rem = r.k % LANES;
+            if rem == 0 {
+                red.to_scalars(g);
+                g.b.ins().jump(done, &[]);
             } else {
+                // Blocks start at multiples of 8, so only the last one has a tail, of
+                // `r.k % 8` elements known here: they fold straight into their lanes,
+                // whole vectors first, with no loop and no lane rotation.
+                let has_tail = g.b.create_block();
+                let no_tail = g.b.create_block();
+                let left = g.b.ins().isub(k1, whole);
+                g.b.ins().brif(left, has_tail, &[], no_tail, &[]);
+                g.b.switch_to_block(has_tail);
+                let vectors = rem / lanes;
+                for sub in 0..vectors {
+                    let at = g.b.ins().iadd_imm_s(whole, (sub * lanes) as i64);
+                    g.w = lanes;
+                    let vals = cx.eval(g, &row, at, false, &[])?;
+                    g.w = 1;
+                    red.fold_in_place(g, sub, &vals)?;
+                }
+                red.to_scalars(g);
+                for lane in vectors * lanes..rem {
+                    let at = g.b.ins().iadd_imm_s(whole, lane as i64);
+                    g.w = 1;
+                    let vals = cx.eval(g, &row, at, false, &[])?;
+                    red.fold_scalar_at(g, lane, &vals)?;
+                }
+                g.b.ins().jump(done, &[]);
+                g.b.switch_to_block(no_tail);
+                red.to_scalars(g);
                 g.b.ins().jump(done, &[]);
             }
         } else {
@@ -2140,52 +2160,6 @@ fn runs(
     ramps.advance(g, step)?;
     let next = g.b.ins().iadd_imm_s(p, step as i64);
     g.b.def_var(pos, next);
-    g.b.ins().jump(head, &[]);
-    Ok(())
-}
-
-/// The last `end - pos < 8` elements of the reduced space, into scalar lanes
-/// `0..end - pos`: eight rotations in all, folding only while elements remain, so the
-/// lanes end where they started.
-fn tail_lanes(
-    g: &mut Gen,
-    red: &Reduction,
-    row: &Row,
-    pos: Variable,
-    end: Value,
-    done: cranelift_codegen::ir::Block,
-) -> Result<()> {
-    let p = g.b.use_var(pos);
-    let left = g.b.ins().isub(end, p);
-    let i_var = g.b.declare_var(I64);
-    let zero = g.iconst(I64, 0);
-    g.b.def_var(i_var, zero);
-    let head = g.b.create_block();
-    let fold = g.b.create_block();
-    let skip = g.b.create_block();
-    let next = g.b.create_block();
-    let any = g.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
-    g.b.ins().brif(any, head, &[], done, &[]);
-    g.b.switch_to_block(head);
-    let i = g.b.use_var(i_var);
-    let more = g.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, LANES as i64);
-    let body = g.b.create_block();
-    g.b.ins().brif(more, body, &[], done, &[]);
-    g.b.switch_to_block(body);
-    let has = g.b.ins().icmp(IntCC::SignedLessThan, i, left);
-    g.b.ins().brif(has, fold, &[], skip, &[]);
-    g.b.switch_to_block(fold);
-    let at = g.b.ins().iadd(p, i);
-    g.w = 1;
-    let vals = red.cx.eval(g, row, at, false, &[])?;
-    red.fold_scalar_rotate(g, Some(&vals))?;
-    g.b.ins().jump(next, &[]);
-    g.b.switch_to_block(skip);
-    red.fold_scalar_rotate(g, None)?;
-    g.b.ins().jump(next, &[]);
-    g.b.switch_to_block(next);
-    let i1 = g.b.ins().iadd_imm_s(i, 1);
-    g.b.def_var(i_var, i1);
     g.b.ins().jump(head, &[]);
     Ok(())
 }
