@@ -424,15 +424,7 @@ fn copy_elements(
     at: usize,
     n: usize,
 ) -> Result<()> {
-    if sr.dtype != dr.dtype {
-        return Err(dtype_mismatch(sr.dtype, dr.dtype));
-    }
-    let fits = |r: &Region, start: usize| start.checked_add(n).is_some_and(|end| end <= r.len);
-    if !fits(&sr, from) || !fits(&dr, at) {
-        return Err(out_of_frame());
-    }
-    let size = sr.dtype.size_bytes();
-    let (sp, dp) = (sr.cell * 8 + from * size, dr.cell * 8 + at * size);
+    let (sp, dp, size) = copy_offsets(sr, from, dr, at, n)?;
     for e in 0..n {
         let mut tmp = [0u8; 8];
         let s = elem_bytes(cells, sp + e * size, size).ok_or_else(out_of_frame)?;
@@ -445,6 +437,28 @@ fn copy_elements(
         }
     }
     Ok(())
+}
+
+/// For a copy of `n` elements from element `from` of `sr` to element `at` of `dr`: the
+/// byte offsets of its source and destination in their cells, and the element size.
+/// Fails unless both regions hold the same dtype and every element copied, so the
+/// offsets stay within the regions.
+fn copy_offsets(
+    sr: Region,
+    from: usize,
+    dr: Region,
+    at: usize,
+    n: usize,
+) -> Result<(usize, usize, usize)> {
+    if sr.dtype != dr.dtype {
+        return Err(dtype_mismatch(sr.dtype, dr.dtype));
+    }
+    let fits = |r: &Region, start: usize| start.checked_add(n).is_some_and(|end| end <= r.len);
+    if !fits(&sr, from) || !fits(&dr, at) {
+        return Err(out_of_frame());
+    }
+    let size = sr.dtype.size_bytes();
+    Ok((sr.cell * 8 + from * size, dr.cell * 8 + at * size, size))
 }
 
 fn out_of_frame() -> CpuError {
@@ -603,15 +617,8 @@ pub(crate) fn copy(
     at: usize,
     n: usize,
 ) -> Result<()> {
-    if sr.dtype != dr.dtype {
-        return Err(dtype_mismatch(sr.dtype, dr.dtype));
-    }
-    let fits = |r: &Region, start: usize| start.checked_add(n).is_some_and(|end| end <= r.len);
-    if !fits(&sr, from) || !fits(&dr, at) {
-        return Err(out_of_frame());
-    }
-    let size = sr.dtype.size_bytes();
-    let (sp, dp, bytes) = (sr.cell * 8 + from * size, dr.cell * 8 + at * size, n * size);
+    let (sp, dp, size) = copy_offsets(sr, from, dr, at, n)?;
+    let bytes = n * size;
     if sp % 8 == 0 && dp % 8 == 0 {
         // Whole cells at once; only a last partial cell goes byte by byte.
         let (sc, dc, whole) = (sp / 8, dp / 8, bytes / 8);

@@ -684,17 +684,10 @@ impl JitKernel {
         let count = rows.end - rows.start;
         let mut ptrs: Vec<*mut u8> = Vec::with_capacity(inputs.len() + outputs.len());
         for (i, (input, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
-            let (buf, ptr) = match *input {
+            let ptr = match *input {
                 RowInput::Whole(buf) => {
-                    if let Some((lo, hi)) = reach {
-                        if lo < 0 || hi >= buf.len() as i128 {
-                            return Err(CpuError::internal(format!(
-                                "input {i} is read at elements {lo}..={hi} but holds {}",
-                                buf.len()
-                            )));
-                        }
-                    }
-                    (buf, buf.ptr())
+                    check_input(i, dtype, reach, buf.dtype(), Some(buf.len()))?;
+                    buf.ptr()
                 }
                 RowInput::Rows(buf) => {
                     if !fp.row_indexed[i] || buf.len() != count {
@@ -703,29 +696,17 @@ impl JitKernel {
                             buf.len()
                         )));
                     }
+                    check_input(i, dtype, reach, buf.dtype(), None)?;
                     // Row `r` is read at element `r`; shifting the base by the first
                     // row lands it on the slice's first element (formed with wrapping
                     // arithmetic, never dereferenced outside the slice).
-                    let shifted = buf.ptr().wrapping_sub(rows.start * dtype.size_bytes());
-                    (buf, shifted)
+                    buf.ptr().wrapping_sub(rows.start * dtype.size_bytes())
                 }
             };
-            if buf.dtype() != dtype {
-                return Err(CpuError::internal(format!(
-                    "input {i} is {} where the kernel reads {dtype}",
-                    buf.dtype()
-                )));
-            }
             ptrs.push(ptr);
         }
         for (o, (out, &dtype)) in outputs.iter_mut().zip(&fp.outputs).enumerate() {
-            if out.dtype() != dtype || out.len() != count {
-                return Err(CpuError::internal(format!(
-                    "output {o} is {} elements of {} where {count} of {dtype} are written",
-                    out.len(),
-                    out.dtype(),
-                )));
-            }
+            check_output(o, dtype, count, out.dtype(), out.len())?;
             ptrs.push(out.ptr().wrapping_sub(rows.start * dtype.size_bytes()));
         }
         if count == 0 {
@@ -768,43 +749,22 @@ impl JitKernel {
             )));
         }
         for (i, (input, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
-            let found = match *input {
+            match *input {
                 KernelInput::Buf(buf) => {
-                    if let Some((lo, hi)) = reach {
-                        if lo < 0 || hi >= buf.len() as i128 {
-                            return Err(CpuError::internal(format!(
-                                "input {i} is read at elements {lo}..={hi} but holds {}",
-                                buf.len()
-                            )));
-                        }
-                    }
-                    buf.dtype()
+                    check_input(i, dtype, reach, buf.dtype(), Some(buf.len()))?
                 }
-                KernelInput::InPlace(o) => {
-                    let out = outputs.get(o).map(|b| b.dtype());
-                    if !fp.in_place[i] || out.is_none() {
+                KernelInput::InPlace(o) => match outputs.get(o) {
+                    Some(out) if fp.in_place[i] => check_input(i, dtype, reach, out.dtype(), None)?,
+                    _ => {
                         return Err(CpuError::internal(format!(
                             "input {i} read in place from output {o}, which it cannot be"
-                        )));
+                        )))
                     }
-                    out.unwrap_or(dtype)
-                }
-            };
-            if found != dtype {
-                return Err(CpuError::internal(format!(
-                    "input {i} is {found} where the kernel reads {dtype}"
-                )));
+                },
             }
         }
         for (o, (buf, &dtype)) in outputs.iter().zip(&fp.outputs).enumerate() {
-            if buf.dtype() != dtype || buf.len() != end - start {
-                return Err(CpuError::internal(format!(
-                    "output {o} is {} elements of {} where {} of {dtype} are written",
-                    buf.len(),
-                    buf.dtype(),
-                    end - start
-                )));
-            }
+            check_output(o, dtype, end - start, buf.dtype(), buf.len())?;
         }
         if start == end {
             return Ok(());
@@ -843,6 +803,43 @@ impl JitKernel {
         unsafe { (self.entry)(ptrs.as_ptr(), start as u64, end as u64) };
         Ok(())
     }
+}
+
+/// Checks input `i`, which the kernel reads as `dtype` at elements `reach` of its
+/// footprint, against a buffer of `found` holding `len` elements. `len` is `None` for
+/// an input read only at the current work item (rows, in place), whose extent the
+/// caller checks instead.
+fn check_input(
+    i: usize,
+    dtype: DType,
+    reach: Option<(i128, i128)>,
+    found: DType,
+    len: Option<usize>,
+) -> Result<()> {
+    if found != dtype {
+        return Err(CpuError::internal(format!(
+            "input {i} is {found} where the kernel reads {dtype}"
+        )));
+    }
+    if let (Some((lo, hi)), Some(len)) = (reach, len) {
+        if lo < 0 || hi >= len as i128 {
+            return Err(CpuError::internal(format!(
+                "input {i} is read at elements {lo}..={hi} but holds {len}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks output `o`, to which the kernel writes `count` elements of `dtype`, against
+/// a buffer of `len` elements of `found`.
+fn check_output(o: usize, dtype: DType, count: usize, found: DType, len: usize) -> Result<()> {
+    if found != dtype || len != count {
+        return Err(CpuError::internal(format!(
+            "output {o} is {len} elements of {found} where {count} of {dtype} are written"
+        )));
+    }
+    Ok(())
 }
 
 /// One 8-byte unit of a frame: aligned for every dtype, so a region starting at a cell
@@ -909,28 +906,10 @@ impl JitKernel {
             )));
         }
         for (i, (r, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
-            if r.dtype != dtype {
-                return Err(CpuError::internal(format!(
-                    "input {i} is a region of {} where the kernel reads {dtype}",
-                    r.dtype
-                )));
-            }
-            if let Some((lo, hi)) = reach {
-                if lo < 0 || hi >= r.len as i128 {
-                    return Err(CpuError::internal(format!(
-                        "input {i} is read at elements {lo}..={hi} of a region of {}",
-                        r.len
-                    )));
-                }
-            }
+            check_input(i, dtype, reach, r.dtype, Some(r.len))?;
         }
         for (o, (r, &dtype)) in outputs.iter().zip(&fp.outputs).enumerate() {
-            if r.dtype != dtype || r.len != fp.items {
-                return Err(CpuError::internal(format!(
-                    "output {o} is a region of {} {} where {} of {dtype} are written",
-                    r.len, r.dtype, fp.items
-                )));
-            }
+            check_output(o, dtype, fp.items, r.dtype, r.len)?;
         }
         let overlap = |a: &Region, b: &Region| {
             let ((a0, a1), (b0, b1)) = (a.byte_range(), b.byte_range());
