@@ -558,10 +558,15 @@ pub(crate) trait Elem: Copy + Send + Sync + 'static {
     fn mul(self, o: Self) -> Self;
     /// The matrix path over flattened operands.
     fn matrix(f: &Flat, l: &[Self], r: &[Self], out: &mut [Self], threads: usize);
+    /// [`lanes`] of four rows against one vector `v`.
+    #[inline(always)]
+    fn dots4(rows: [&[Self]; 4], v: &[Self]) -> [Self; 4] {
+        lanes(rows, [v; 4])
+    }
 }
 
 macro_rules! float_elem {
-    ($t:ty) => {
+    ($t:ty, $dots:ident) => {
         impl Elem for $t {
             const ZERO: $t = 0.0;
             #[inline(always)]
@@ -575,11 +580,105 @@ macro_rules! float_elem {
             fn matrix(f: &Flat, l: &[$t], r: &[$t], out: &mut [$t], threads: usize) {
                 gemm_batches(f, l, r, out, threads, 0.0, 1.0);
             }
+            #[inline(always)]
+            fn dots4(rows: [&[$t]; 4], v: &[$t]) -> [$t; 4] {
+                #[cfg(target_arch = "x86_64")]
+                if use_avx2() {
+                    // SAFETY: the CPU has AVX2 (`use_avx2`).
+                    return unsafe { avx2_dots::$dots(rows, v) };
+                }
+                lanes(rows, [v; 4])
+            }
         }
     };
 }
-float_elem!(f32);
-float_elem!(f64);
+float_elem!(f32, f32_rows);
+float_elem!(f64, f64_rows);
+
+/// [`lanes`] of four rows against one vector, written out for AVX2: the compiler's own
+/// vectorisation of the generic loop shuffles lanes inside the hot loop (about 2.2
+/// instructions per element against 0.7 here). Same operations in the same order:
+/// lane `p mod 8` of each row takes `acc + a[p]·v[p]` (a multiply, then an add), the
+/// tail's elements go to lanes `0..`, and the lanes combine by the canonical tree.
+#[cfg(target_arch = "x86_64")]
+mod avx2_dots {
+    use std::arch::x86_64::*;
+
+    use nabla_ir::canonical::{self, LANES};
+
+    /// Adds the tail `full..len` into lanes `0..`, then combines each row's lanes.
+    fn finish<T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
+        mut acc: [[T; LANES]; 4],
+        rows: [&[T]; 4],
+        v: &[T],
+        full: usize,
+    ) -> [T; 4] {
+        for (q, row) in rows.iter().enumerate() {
+            for (l, p) in (full..v.len()).enumerate() {
+                acc[q][l] = acc[q][l] + row[p] * v[p];
+            }
+        }
+        acc.map(|lanes| canonical::combine_lanes(&lanes, |a, b| a + b))
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn f64_rows(rows: [&[f64]; 4], v: &[f64]) -> [f64; 4] {
+        let len = v.len();
+        let rows = rows.map(|r| &r[..len]);
+        let full = len / LANES * LANES;
+        let mut lo = [_mm256_setzero_pd(); 4];
+        let mut hi = [_mm256_setzero_pd(); 4];
+        let mut p = 0;
+        while p < full {
+            // SAFETY: `p + 8 <= full <= len`, and `v` and every row hold `len` elements.
+            unsafe {
+                let v_lo = _mm256_loadu_pd(v.as_ptr().add(p));
+                let v_hi = _mm256_loadu_pd(v.as_ptr().add(p + 4));
+                for q in 0..4 {
+                    let a = rows[q].as_ptr().add(p);
+                    lo[q] = _mm256_add_pd(lo[q], _mm256_mul_pd(_mm256_loadu_pd(a), v_lo));
+                    hi[q] = _mm256_add_pd(hi[q], _mm256_mul_pd(_mm256_loadu_pd(a.add(4)), v_hi));
+                }
+            }
+            p += LANES;
+        }
+        let mut acc = [[0.0; LANES]; 4];
+        for q in 0..4 {
+            // SAFETY: each half stores 4 lanes into its own half of an 8-lane array.
+            unsafe {
+                _mm256_storeu_pd(acc[q].as_mut_ptr(), lo[q]);
+                _mm256_storeu_pd(acc[q].as_mut_ptr().add(4), hi[q]);
+            }
+        }
+        finish(acc, rows, v, full)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn f32_rows(rows: [&[f32]; 4], v: &[f32]) -> [f32; 4] {
+        let len = v.len();
+        let rows = rows.map(|r| &r[..len]);
+        let full = len / LANES * LANES;
+        let mut sums = [_mm256_setzero_ps(); 4];
+        let mut p = 0;
+        while p < full {
+            // SAFETY: `p + 8 <= full <= len`, and `v` and every row hold `len` elements.
+            unsafe {
+                let vv = _mm256_loadu_ps(v.as_ptr().add(p));
+                for q in 0..4 {
+                    let a = _mm256_loadu_ps(rows[q].as_ptr().add(p));
+                    sums[q] = _mm256_add_ps(sums[q], _mm256_mul_ps(a, vv));
+                }
+            }
+            p += LANES;
+        }
+        let mut acc = [[0.0; LANES]; 4];
+        for q in 0..4 {
+            // SAFETY: 8 lanes stored into an 8-lane array.
+            unsafe { _mm256_storeu_ps(acc[q].as_mut_ptr(), sums[q]) };
+        }
+        finish(acc, rows, v, full)
+    }
+}
 
 macro_rules! int_elem {
     ($t:ty) => {
@@ -1140,7 +1239,7 @@ pub(crate) mod rows {
         let mut r = 0;
         while r + 4 <= n {
             ahead(r);
-            let s = lanes([row(r), row(r + 1), row(r + 2), row(r + 3)], [w; 4]);
+            let s = T::dots4([row(r), row(r + 1), row(r + 2), row(r + 3)], w);
             out[r..r + 4].copy_from_slice(&s);
             r += 4;
         }
