@@ -1083,7 +1083,12 @@ impl<T: Elem> VectorSrc<'_, T> {
                 let ts: [(usize, usize); 4] = std::array::from_fn(|q| task((i + q).min(tasks - 1)));
                 if i + 4 <= tasks && ts.iter().all(|&(_, blk)| span(blk) == span(ts[0].1)) {
                     let rs = ts.map(row);
-                    let s = lanes(rs.map(|r| r.0), rs.map(|r| r.1));
+                    // Four rows of one block read the same piece of the vector.
+                    let s = if ts.iter().all(|&(_, blk)| blk == ts[0].1) {
+                        T::dots4(rs.map(|r| r.0), rs[0].1)
+                    } else {
+                        lanes(rs.map(|r| r.0), rs.map(|r| r.1))
+                    };
                     for (&tq, x) in ts.iter().zip(s) {
                         store(dst, tq, x);
                     }
