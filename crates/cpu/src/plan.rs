@@ -586,7 +586,15 @@ impl<'a> Planner<'a> {
                 kb.push(Node::Select(p, a, b), dtype)
             }
             Prim::IntPow { exponent } => {
-                let x = self.atom_node(kb, &e.args[0], map)?;
+                let mut x = self.atom_node(kb, &e.args[0], map)?;
+                // An even power of `a + 0.0` is the same power of `a`, bit for bit: the
+                // add only turns -0 into +0 (and quiets a NaN, as the power's multiply
+                // does). Uncontracted products leave that add (see `crate::rewrite`).
+                if exponent % 2 == 0 {
+                    if let Some(a) = plus_zero_operand(kb, x) {
+                        x = a;
+                    }
+                }
                 kb.push(Node::IntPow(*exponent, x), dtype)
             }
             Prim::Convert { dtype: to } => {
@@ -950,4 +958,18 @@ pub fn describe(p: &Program) -> String {
         }
     }
     s
+}
+
+/// `a` when node `x` is `a + 0.0` or `0.0 + a` (a float add of positive zero).
+fn plus_zero_operand(kb: &KernelBuilder, x: NodeId) -> Option<NodeId> {
+    let is_plus_zero = |n: NodeId| match kb.nodes[n] {
+        Node::Lit(Scalar::F64(z)) => z.to_bits() == 0,
+        Node::Lit(Scalar::F32(z)) => z.to_bits() == 0,
+        _ => false,
+    };
+    match kb.nodes[x] {
+        Node::Binary(nabla_ir::BinaryOp::Add, a, z) if is_plus_zero(z) => Some(a),
+        Node::Binary(nabla_ir::BinaryOp::Add, z, a) if is_plus_zero(z) => Some(a),
+        _ => None,
+    }
 }

@@ -1,4 +1,5 @@
-//! The fusion planner: which equations share a kernel, what each kernel reads, and why
+//! The fusion planner: which equations share a kernel, what each kernel reads, the
+//! exact rewrites it makes of node patterns, and why
 //! fusion stopped.
 
 use nabla_cpu::kernel::Output;
@@ -171,4 +172,82 @@ fn reshapes_of_virtual_values_fuse_unless_they_would_repeat_work() {
     );
     assert_eq!(k.len(), 3, "{k:?}");
     assert!(k[0].2.contains("several consumers"), "{k:?}");
+}
+
+struct Interp;
+
+impl nabla_cpu::program::Fallback for Interp {
+    fn apply(
+        &self,
+        prim: &nabla_ir::Prim,
+        args: &[nabla_ir::Array],
+    ) -> Result<Vec<nabla_ir::Array>, nabla_diag::Diagnostic> {
+        nabla_interp::apply(prim, args).map_err(nabla_diag::Diagnostic::from)
+    }
+}
+
+/// An even power of `x + 0.0` (what an uncontracted product leaves, see
+/// `nabla_cpu::rewrite`) reads `x` itself: the add only changes -0 and NaN's
+/// quietness, which the power's multiplies change the same way. Odd powers keep it.
+#[test]
+fn even_powers_skip_an_add_of_positive_zero() {
+    use nabla_cpu::kernel::Node;
+    use nabla_ir::{Array, Data};
+    for (exponent, float, skipped) in [
+        (2, "f64", true),
+        (4, "f32", true),
+        (-2, "f64", true),
+        (0, "f64", true),
+        (3, "f64", false),
+    ] {
+        let text = format!(
+            "fn f(%0: {float}[12]) -> ({float}[12]) {{
+  %1: {float}[12] = broadcast_in_dim[shape=[12], dims=[]](0.0:{float})
+  %2: {float}[12] = add(%0, %1)
+  %3: {float}[12] = integer_pow[exponent={exponent}](%2)
+  return (%3)
+}}"
+        );
+        let f = parse_func(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let p = plan(&f).unwrap();
+        let Step::Kernel { kernel, .. } = &p.steps[0] else {
+            panic!("{}", describe(&p))
+        };
+        let pow_reads_add = kernel.nodes.iter().any(
+            |n| matches!(n, Node::IntPow(_, x) if matches!(kernel.nodes[*x], Node::Binary(..))),
+        );
+        assert_eq!(pow_reads_add, !skipped, "exponent {exponent}: {kernel:?}");
+        // The bits of the interpreter, which keeps the add, on the values it changes.
+        let values = [
+            -0.0,
+            0.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.5,
+            3.0,
+            1e-310,
+            -1e-310,
+            1e200,
+            -7.25,
+        ];
+        let x = if float == "f64" {
+            Array::new(vec![12], Data::F64(values.to_vec())).unwrap()
+        } else {
+            let v = values.iter().map(|&v| v as f32).collect();
+            Array::new(vec![12], Data::F32(v)).unwrap()
+        };
+        let want = nabla_interp::eval_func(&f, std::slice::from_ref(&x)).unwrap();
+        let c = nabla_cpu::program::Compiled::new(&f).unwrap();
+        for threads in [1, 3] {
+            let got = c.run(std::slice::from_ref(&x), threads, &Interp).unwrap();
+            assert!(
+                got[0].bit_eq(&want[0]),
+                "exponent {exponent}, {threads} threads: {:?} against {:?}",
+                got[0],
+                want[0]
+            );
+        }
+    }
 }
