@@ -1,6 +1,5 @@
 //! The fusion planner: which equations share a kernel, what each kernel reads, the
-//! exact rewrites it makes of node patterns, and why
-//! fusion stopped.
+//! exact rewrites it makes of node patterns, and why fusion stopped.
 
 use nabla_cpu::kernel::Output;
 use nabla_cpu::plan::{describe, plan, Step};
