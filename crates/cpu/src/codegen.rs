@@ -1038,9 +1038,17 @@ impl<'k> Cx<'k> {
                 if invariant || stride == 0 {
                     g.load_scalar(dt, row.ptrs[*i])
                 } else {
+                    // `j` is often a loop position plus a constant (an unrolled step):
+                    // the constant goes into the load's displacement, so the steps
+                    // share one address instead of computing one each.
+                    let (base, steps) = g.split_constant_add(j);
+                    let (j, disp) = match i32::try_from(steps.saturating_mul(stride)) {
+                        Ok(disp) => (base, disp),
+                        Err(_) => (j, 0),
+                    };
                     let off = g.b.ins().imul_imm_s(j, stride);
                     let addr = g.b.ins().iadd(row.ptrs[*i], off);
-                    g.load(dt, addr, stride)
+                    g.load(dt, addr, disp, stride)
                 }
             }
             Node::Lit(s) => g.lit(*s),

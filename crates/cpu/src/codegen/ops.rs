@@ -16,8 +16,8 @@ use cranelift_codegen::ir::types::{
     F32, F32X4, F64, F64X2, I16X8, I32, I32X4, I64, I64X2, I8, I8X16,
 };
 use cranelift_codegen::ir::{
-    AbiParam, ConstantData, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlotData,
-    StackSlotKind, Type, Value,
+    AbiParam, ConstantData, Endianness, FuncRef, InstBuilder, InstructionData, MemFlagsData,
+    Opcode, StackSlotData, StackSlotKind, Type, Value, ValueDef,
 };
 use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
@@ -1219,35 +1219,67 @@ impl<'a> Gen<'a> {
         self.b.ins().load(scalar_ty(d), MEM, addr, 0)
     }
 
-    /// `w` elements of `d` starting at `addr`, `stride` bytes apart.
-    pub fn load(&mut self, d: DType, addr: Value, stride: i64) -> Value {
+    /// `w` elements of `d` starting at `addr + disp`, `stride` bytes apart.
+    pub fn load(&mut self, d: DType, addr: Value, disp: i32, stride: i64) -> Value {
         if self.w == 1 {
-            return self.load_scalar(d, addr);
+            return self.b.ins().load(scalar_ty(d), MEM, addr, disp);
         }
         let bytes = self.w as i64 * size(d);
         if d == DType::Bool && stride == 1 {
-            if let Some(v) = self.load_bools_contiguous(addr) {
+            let start = self.b.ins().iadd_imm_s(addr, i64::from(disp));
+            if let Some(v) = self.load_bools_contiguous(start) {
                 return v;
             }
         }
         if d != DType::Bool && stride == size(d) {
             let ty = self.ty(d);
             if bytes == 16 {
-                return self.b.ins().load(ty, MEM, addr, 0);
+                return self.b.ins().load(ty, MEM, addr, disp);
             }
             if bytes == 8 {
-                let half = self.b.ins().load(I64, MEM, addr, 0);
+                let half = self.b.ins().load(I64, MEM, addr, disp);
                 let v = self.b.ins().scalar_to_vector(I64X2, half);
                 return self.b.ins().bitcast(ty, LE, v);
             }
         }
         let lanes: Vec<Value> = (0..self.w as i64)
             .map(|l| {
-                let (a, off) = self.at(addr, l * stride);
+                let (a, off) = self.at(addr, i64::from(disp) + l * stride);
                 self.b.ins().load(scalar_ty(d), MEM, a, off)
             })
             .collect();
         self.build(d, &lanes)
+    }
+
+    /// `(x, c)` when `v` is `x + c` for a constant `c` (as `iadd_imm_s` builds it), else
+    /// `(v, 0)`.
+    pub fn split_constant_add(&self, v: Value) -> (Value, i64) {
+        let dfg = &self.b.func.dfg;
+        let constant = |c: Value| match dfg.value_def(c) {
+            ValueDef::Result(inst, 0) => match dfg.insts[inst] {
+                InstructionData::UnaryImm {
+                    opcode: Opcode::Iconst,
+                    imm,
+                } => Some(imm.bits()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let ValueDef::Result(inst, 0) = dfg.value_def(v) {
+            if let InstructionData::Binary {
+                opcode: Opcode::Iadd,
+                args: [x, y],
+            } = dfg.insts[inst]
+            {
+                if let Some(c) = constant(y) {
+                    return (x, c);
+                }
+                if let Some(c) = constant(x) {
+                    return (y, c);
+                }
+            }
+        }
+        (v, 0)
     }
 
     /// Stores `w` consecutive elements of `d` at `addr`.
