@@ -190,26 +190,8 @@ fn same(prim: Prim, ins: &[Array]) {
 /// [`same`], but any NaN equals any NaN: a compensated sum's NaN payload depends on
 /// the order of its operands, which the optimiser may commute.
 fn same_up_to_nan(prim: Prim, ins: &[Array]) {
-    if let Err(e) = compare(&prim, ins, nan_eq) {
+    if let Err(e) = compare(&prim, ins, Array::bit_eq_any_nan) {
         panic!("{e}");
-    }
-}
-
-/// Bitwise equality, except that NaN equals NaN whatever its payload.
-fn nan_eq(a: &Array, b: &Array) -> bool {
-    if a.shape() != b.shape() {
-        return false;
-    }
-    match (a.data(), b.data()) {
-        (Data::F32(x), Data::F32(y)) => x
-            .iter()
-            .zip(y)
-            .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())),
-        (Data::F64(x), Data::F64(y)) => x
-            .iter()
-            .zip(y)
-            .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())),
-        _ => a.bit_eq(b),
     }
 }
 
@@ -938,10 +920,10 @@ proptest! {
     fn native_primitives_match_the_interpreter(s in spec()) {
         if let Some((prim, ins)) = case(&s) {
             // Compensated sums and products: the NaN's payload depends on operand
-            // order, which the optimiser may commute (see `nan_eq`).
+            // order, which the optimiser may commute.
             let eq = match prim {
                 Prim::Reduce { compensated: true, .. }
-                | Prim::DotGeneral { compensated: true, .. } => nan_eq,
+                | Prim::DotGeneral { compensated: true, .. } => Array::bit_eq_any_nan,
                 _ => Array::bit_eq,
             };
             compare(&prim, &ins, eq).map_err(TestCaseError::fail)?;

@@ -788,20 +788,7 @@ fn input(ty: &Type, rng: &mut Rng) -> Array {
 
 /// Equal bit for bit, any NaN matching any NaN.
 fn same(a: &Array, b: &Array) -> bool {
-    if a.shape() != b.shape() || a.dtype() != b.dtype() {
-        return false;
-    }
-    match (a.data(), b.data()) {
-        (Data::F64(x), Data::F64(y)) => x
-            .iter()
-            .zip(y)
-            .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())),
-        (Data::F32(x), Data::F32(y)) => x
-            .iter()
-            .zip(y)
-            .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())),
-        _ => a.bit_eq(b),
-    }
+    a.dtype() == b.dtype() && a.bit_eq_any_nan(b)
 }
 
 /// Within a relative tolerance (f32's when an f32 rounding error may have carried

@@ -313,6 +313,25 @@ impl Array {
             (a, b) => a == b,
         }
     }
+
+    /// [`Array::bit_eq`], except that any NaN equals any NaN: for results whose NaN
+    /// payload depends on operand order, which no backend promises to keep.
+    pub fn bit_eq_any_nan(&self, other: &Array) -> bool {
+        if self.shape != other.shape {
+            return false;
+        }
+        match (&*self.data, &*other.data) {
+            (Data::F32(a), Data::F32(b)) => a
+                .iter()
+                .zip(b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
+            (Data::F64(a), Data::F64(b)) => a
+                .iter()
+                .zip(b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
+            (a, b) => a == b,
+        }
+    }
 }
 
 /// Row-major strides (in elements) of a shape.
@@ -385,5 +404,30 @@ impl Array {
     /// The row-major elements copied out, when the array's dtype is `T`.
     pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
         self.as_slice().map(<[T]>::to_vec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f64s(v: &[f64]) -> Array {
+        Array::new(vec![v.len()], Data::F64(v.to_vec())).expect("shape matches the data")
+    }
+
+    #[test]
+    fn any_nan_equality_ignores_payloads_and_nothing_else() {
+        let quiet = f64::NAN;
+        let other = f64::from_bits(quiet.to_bits() | 1);
+        assert!(!f64s(&[quiet]).bit_eq(&f64s(&[other])));
+        assert!(f64s(&[quiet, 1.0]).bit_eq_any_nan(&f64s(&[other, 1.0])));
+        assert!(f64s(&[-quiet]).bit_eq_any_nan(&f64s(&[quiet])));
+        assert!(!f64s(&[0.0]).bit_eq_any_nan(&f64s(&[-0.0])));
+        assert!(!f64s(&[quiet]).bit_eq_any_nan(&f64s(&[1.0])));
+        assert!(!f64s(&[1.0, 2.0]).bit_eq_any_nan(&f64s(&[1.0])));
+        let f32s = Array::new(vec![1], Data::F32(vec![f32::NAN])).expect("one element");
+        assert!(!f32s.bit_eq_any_nan(&f64s(&[f64::NAN])));
+        let other32 = Array::new(vec![1], Data::F32(vec![-f32::NAN])).expect("one element");
+        assert!(f32s.bit_eq_any_nan(&other32));
     }
 }

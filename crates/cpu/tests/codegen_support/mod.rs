@@ -227,20 +227,7 @@ pub fn layouts() -> Vec<(&'static str, Vec<usize>, Layout, Layout)> {
 /// Whether two arrays hold the same bits (any NaN matching any NaN: payloads are not
 /// part of the semantics).
 pub fn same_bits(a: &Array, b: &Array) -> bool {
-    if a.shape() != b.shape() {
-        return false;
-    }
-    match (a.data(), b.data()) {
-        (Data::F64(x), Data::F64(y)) => x
-            .iter()
-            .zip(y)
-            .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())),
-        (Data::F32(x), Data::F32(y)) => x
-            .iter()
-            .zip(y)
-            .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())),
-        (x, y) => x == y,
-    }
+    a.bit_eq_any_nan(b)
 }
 
 /// The first differing element, for messages.
