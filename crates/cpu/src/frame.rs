@@ -540,16 +540,20 @@ fn dtype_mismatch(got: DType, want: DType) -> CpuError {
     CpuError::internal(format!("a frame region of {want} given {got}"))
 }
 
+/// Elements `at..at + r.len`: the part of an array a region's elements go to or come
+/// from.
+fn elements(at: usize, r: Region) -> Result<std::ops::Range<usize>> {
+    let end = at.checked_add(r.len).ok_or_else(out_of_frame)?;
+    Ok(at..end)
+}
+
 /// Writes elements `from..from + r.len` of `data` into region `r`.
 pub(crate) fn write_data(cells: &mut [Cell], r: Region, data: &Data, from: usize) -> Result<()> {
     macro_rules! write {
         ($($variant:ident),*) => {
             match data {
                 $(Data::$variant(v) if r.dtype == DType::$variant => {
-                    let part = from
-                        .checked_add(r.len)
-                        .and_then(|end| v.get(from..end))
-                        .ok_or_else(out_of_frame)?;
+                    let part = v.get(elements(from, r)?).ok_or_else(out_of_frame)?;
                     store(cells, r, 0, part)
                 })*
                 _ => Err(dtype_mismatch(data.dtype(), r.dtype)),
@@ -566,10 +570,7 @@ pub(crate) fn read_data(cells: &[Cell], r: Region, data: &mut Data, at: usize) -
         ($($variant:ident),*) => {
             match data {
                 $(Data::$variant(v) if r.dtype == DType::$variant => {
-                    let part = at
-                        .checked_add(r.len)
-                        .and_then(|end| v.get_mut(at..end))
-                        .ok_or_else(out_of_frame)?;
+                    let part = v.get_mut(elements(at, r)?).ok_or_else(out_of_frame)?;
                     load(cells, r, part)
                 })*
                 _ => Err(dtype_mismatch(dtype, r.dtype)),

@@ -672,15 +672,7 @@ impl JitKernel {
                 )))
             }
         }
-        if inputs.len() != fp.inputs.len() || outputs.len() != fp.outputs.len() {
-            return Err(CpuError::internal(format!(
-                "a kernel of {} inputs and {} outputs given {} and {}",
-                fp.inputs.len(),
-                fp.outputs.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        check_arity(fp, inputs.len(), outputs.len())?;
         let count = rows.end - rows.start;
         let mut ptrs: Vec<*mut u8> = Vec::with_capacity(inputs.len() + outputs.len());
         for (i, (input, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
@@ -739,15 +731,7 @@ impl JitKernel {
                 fp.items
             )));
         }
-        if inputs.len() != fp.inputs.len() || outputs.len() != fp.outputs.len() {
-            return Err(CpuError::internal(format!(
-                "a kernel of {} inputs and {} outputs given {} and {}",
-                fp.inputs.len(),
-                fp.outputs.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        check_arity(fp, inputs.len(), outputs.len())?;
         for (i, (input, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
             match *input {
                 KernelInput::Buf(buf) => {
@@ -803,6 +787,19 @@ impl JitKernel {
         unsafe { (self.entry)(ptrs.as_ptr(), start as u64, end as u64) };
         Ok(())
     }
+}
+
+/// Checks that a kernel of footprint `fp` is given `inputs` and `outputs` buffers (or
+/// regions) as it takes.
+fn check_arity(fp: &Footprint, inputs: usize, outputs: usize) -> Result<()> {
+    if inputs != fp.inputs.len() || outputs != fp.outputs.len() {
+        return Err(CpuError::internal(format!(
+            "a kernel of {} inputs and {} outputs given {inputs} and {outputs}",
+            fp.inputs.len(),
+            fp.outputs.len(),
+        )));
+    }
+    Ok(())
 }
 
 /// Checks input `i`, which the kernel reads as `dtype` at elements `reach` of its
@@ -896,15 +893,7 @@ impl JitKernel {
     /// Binds the kernel to regions of a frame, or says why they do not fit it.
     pub fn bind_frame(&self, inputs: &[Region], outputs: &[Region]) -> Result<FrameBinding> {
         let fp = &self.footprint;
-        if inputs.len() != fp.inputs.len() || outputs.len() != fp.outputs.len() {
-            return Err(CpuError::internal(format!(
-                "a kernel of {} inputs and {} outputs bound to {} and {} regions",
-                fp.inputs.len(),
-                fp.outputs.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
+        check_arity(fp, inputs.len(), outputs.len())?;
         for (i, (r, &(dtype, reach))) in inputs.iter().zip(&fp.inputs).enumerate() {
             check_input(i, dtype, reach, r.dtype, Some(r.len))?;
         }

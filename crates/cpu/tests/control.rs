@@ -8,28 +8,12 @@
 //! loop ran natively; bodies use exact operations only (no transcendentals, no GEMM),
 //! whose results the backend defines bit for bit.
 
-use nabla_cpu::program::{Compiled, Fallback, Profile};
-use nabla_diag::{Diagnostic, Span};
+mod fallbacks;
+use fallbacks::NoControlFallback;
+
+use nabla_cpu::program::{Compiled, Profile};
+use nabla_diag::Span;
 use nabla_ir::{parse_func, Array, Atom, Body, DType, Data, Eqn, Func, Prim, Scalar, Type, Var};
-
-/// The interpreter for everything the backend leaves to its fallback, control flow
-/// excepted: that must run compiled.
-struct NoControlFallback;
-
-impl Fallback for NoControlFallback {
-    fn apply(&self, prim: &Prim, args: &[Array]) -> Result<Vec<Array>, Diagnostic> {
-        if matches!(
-            prim,
-            Prim::Cond { .. } | Prim::While { .. } | Prim::Scan { .. }
-        ) {
-            return Err(Diagnostic::error(
-                nabla_diag::Code::INTERNAL,
-                format!("{} reached the fallback", prim.name()),
-            ));
-        }
-        nabla_interp::apply(prim, args).map_err(Diagnostic::from)
-    }
-}
 
 /// Deterministic inputs: floats are multiples of 1/8 in [-2, 2) (some exact zeros),
 /// integers small, bools alternating irregularly.

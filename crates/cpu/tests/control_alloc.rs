@@ -9,12 +9,14 @@
 //! tests running beside these on other threads do not disturb the counts; the programs
 //! run with 1 and 3 threads, and kernels this small stay on the calling thread.
 
+mod fallbacks;
+use fallbacks::NoControlFallback;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use nabla_cpu::program::{Compiled, Fallback};
-use nabla_diag::Diagnostic;
-use nabla_ir::{parse_func, Array, Data, Prim, Scalar};
+use nabla_cpu::program::Compiled;
+use nabla_ir::{parse_func, Array, Data, Scalar};
 
 /// The system allocator, counting the allocations of each thread.
 struct Counting;
@@ -67,25 +69,6 @@ fn allocations<T>(f: impl FnOnce() -> T) -> (u64, T) {
     let before = ALLOCATIONS.with(Cell::get);
     let out = f();
     (ALLOCATIONS.with(Cell::get) - before, out)
-}
-
-/// The interpreter for whatever the backend leaves to its fallback; control flow must
-/// run compiled.
-struct NoControlFallback;
-
-impl Fallback for NoControlFallback {
-    fn apply(&self, prim: &Prim, args: &[Array]) -> Result<Vec<Array>, Diagnostic> {
-        if matches!(
-            prim,
-            Prim::Cond { .. } | Prim::While { .. } | Prim::Scan { .. }
-        ) {
-            return Err(Diagnostic::error(
-                nabla_diag::Code::INTERNAL,
-                format!("{} reached the fallback", prim.name()),
-            ));
-        }
-        nabla_interp::apply(prim, args).map_err(Diagnostic::from)
-    }
 }
 
 fn same(a: &[Array], b: &[Array]) -> bool {

@@ -2,21 +2,16 @@
 //! the buffer pool installed they start as whatever a previous array left there: the
 //! results must not depend on it (every item is written, no output is read).
 
+mod fallbacks;
+use fallbacks::Interp as InterpFallback;
+
 use nabla_alloc::PoolAlloc;
-use nabla_cpu::program::{Compiled, Fallback};
-use nabla_diag::{Diagnostic, Span};
+use nabla_cpu::program::Compiled;
+use nabla_diag::Span;
 use nabla_ir::{Array, Atom, BinaryOp, Builder, CmpOp, DType, Prim, ReduceOp, Scalar, Type};
 
 #[global_allocator]
 static ALLOC: PoolAlloc = PoolAlloc;
-
-struct InterpFallback;
-
-impl Fallback for InterpFallback {
-    fn apply(&self, prim: &Prim, args: &[Array]) -> Result<Vec<Array>, Diagnostic> {
-        nabla_interp::apply(prim, args).map_err(Diagnostic::from)
-    }
-}
 
 /// Leaves idle pool blocks of every size up to `bytes` full of 0xFF bytes (NaN for
 /// floats, `true`-violating bytes for bools, -1 for integers).

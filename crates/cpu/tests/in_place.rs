@@ -4,17 +4,11 @@
 //! results are the interpreter's bits either way, for 1 and 3 threads (exact
 //! operations only, whose bits the backend defines).
 
-use nabla_cpu::program::{Compiled, Fallback};
-use nabla_diag::Diagnostic;
-use nabla_ir::{parse_func, Array, Data, Func, Prim};
+mod fallbacks;
+use fallbacks::Interp;
 
-struct Interp;
-
-impl Fallback for Interp {
-    fn apply(&self, prim: &Prim, args: &[Array]) -> Result<Vec<Array>, Diagnostic> {
-        nabla_interp::apply(prim, args).map_err(Diagnostic::from)
-    }
-}
+use nabla_cpu::program::Compiled;
+use nabla_ir::{parse_func, Array, Data, Func};
 
 fn arg(shape: &[usize], seed: u64) -> Array {
     let n: usize = shape.iter().product();

@@ -1,6 +1,9 @@
 //! The fusion planner: which equations share a kernel, what each kernel reads, the
 //! exact rewrites it makes of node patterns, and why fusion stopped.
 
+mod fallbacks;
+use fallbacks::Interp;
+
 use nabla_cpu::kernel::Output;
 use nabla_cpu::plan::{describe, plan, Step};
 use nabla_ir::parse_func;
@@ -171,18 +174,6 @@ fn reshapes_of_virtual_values_fuse_unless_they_would_repeat_work() {
     );
     assert_eq!(k.len(), 3, "{k:?}");
     assert!(k[0].2.contains("several consumers"), "{k:?}");
-}
-
-struct Interp;
-
-impl nabla_cpu::program::Fallback for Interp {
-    fn apply(
-        &self,
-        prim: &nabla_ir::Prim,
-        args: &[nabla_ir::Array],
-    ) -> Result<Vec<nabla_ir::Array>, nabla_diag::Diagnostic> {
-        nabla_interp::apply(prim, args).map_err(nabla_diag::Diagnostic::from)
-    }
 }
 
 /// An even power of `x + 0.0` (what an uncontracted product leaves, see

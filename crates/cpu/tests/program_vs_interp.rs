@@ -15,21 +15,16 @@
 //! differs from the interpreter's only by a small multiple of the documented rounding;
 //! exact results must match bit for bit. Threads 1 and 3 must agree bit for bit always.
 
-use nabla_cpu::program::{Compiled, Fallback};
-use nabla_diag::{Diagnostic, Span};
+mod fallbacks;
+use fallbacks::Interp as InterpFallback;
+
+use nabla_cpu::program::Compiled;
+use nabla_diag::Span;
 use nabla_ir::{
     print_func, Array, Atom, BinaryOp, Builder, CmpOp, CumOp, DType, Data, Func, Prim, ReduceOp,
     Scalar, Type, UnaryOp, Var,
 };
 use proptest::prelude::*;
-
-struct InterpFallback;
-
-impl Fallback for InterpFallback {
-    fn apply(&self, prim: &Prim, args: &[Array]) -> Result<Vec<Array>, Diagnostic> {
-        nabla_interp::apply(prim, args).map_err(Diagnostic::from)
-    }
-}
 
 const DTYPES: [DType; 4] = [DType::F64, DType::F32, DType::I32, DType::I64];
 

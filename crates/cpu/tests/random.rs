@@ -5,26 +5,20 @@
 //! `uniform` traces them, which the planner turns into one kernel with no buffer of
 //! the draw's size (virtual reshapes of the counters, small reductions inlined).
 
+mod fallbacks;
+use fallbacks::Interp as InterpFallback;
+
 mod codegen_support;
 
 use codegen_support::*;
 use nabla_cpu::codegen::compile;
 use nabla_cpu::kernel::{Input, Kernel, Node, Output};
 use nabla_cpu::plan::{describe, plan, Step};
-use nabla_cpu::program::{Compiled, Fallback};
-use nabla_diag::Diagnostic;
-use nabla_ir::{parse_func, Array, BinaryOp, DType, Prim, ReduceOp, Scalar};
+use nabla_cpu::program::Compiled;
+use nabla_ir::{parse_func, Array, BinaryOp, DType, ReduceOp, Scalar};
 
 const U: DType = DType::U32;
 const THREADS: [usize; 2] = [1, 3];
-
-struct InterpFallback;
-
-impl Fallback for InterpFallback {
-    fn apply(&self, prim: &Prim, args: &[Array]) -> Result<Vec<Array>, Diagnostic> {
-        nabla_interp::apply(prim, args).map_err(Diagnostic::from)
-    }
-}
 
 /// The key buffer `u32[2]`, read as two scalars (inputs 0 and 1).
 fn key_inputs(rank: usize) -> Vec<Input> {

@@ -4,18 +4,13 @@
 //! (no stored transpose) when that keeps the result's axis order, with the
 //! interpreter's results and the same bits for every thread count.
 
+mod fallbacks;
+use fallbacks::Interp as InterpFallback;
+
 use nabla_cpu::plan::{describe, Step};
-use nabla_cpu::program::{Compiled, Fallback};
-use nabla_diag::{Diagnostic, Span};
+use nabla_cpu::program::Compiled;
+use nabla_diag::Span;
 use nabla_ir::{Array, Builder, DType, Data, Prim, Type};
-
-struct InterpFallback;
-
-impl Fallback for InterpFallback {
-    fn apply(&self, prim: &Prim, args: &[Array]) -> Result<Vec<Array>, Diagnostic> {
-        nabla_interp::apply(prim, args).map_err(Diagnostic::from)
-    }
-}
 
 fn data(shape: &[usize], d: DType, seed: usize) -> Array {
     let n: usize = shape.iter().product();

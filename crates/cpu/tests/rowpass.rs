@@ -4,18 +4,12 @@
 //! chunk size, one and several canonical blocks, f32 and f64), close to the
 //! interpreter.
 
-use nabla_cpu::program::{Compiled, Fallback, Profile};
+mod fallbacks;
+use fallbacks::Interp;
+
+use nabla_cpu::program::{Compiled, Profile};
 use nabla_cpu::rowpass;
-use nabla_diag::Diagnostic;
-use nabla_ir::{parse_func, Array, DType, Data, Func, Prim, Type};
-
-struct Interp;
-
-impl Fallback for Interp {
-    fn apply(&self, prim: &Prim, args: &[Array]) -> Result<Vec<Array>, Diagnostic> {
-        nabla_interp::apply(prim, args).map_err(Diagnostic::from)
-    }
-}
+use nabla_ir::{parse_func, Array, DType, Data, Func, Type};
 
 /// A logistic regression's loss and gradient (what `value_and_grad` of
 /// `mean(log1p(exp(-s * (x @ w))))` traces to).
