@@ -34,6 +34,10 @@
 //! steps at once ([`Cx::eval_pair`]): its 32-bit part (counters, cipher) over 4 lanes,
 //! the rest per 2-lane half. The two words of one cipher are computed once, and a
 //! key that does not change along the row has its schedule built once per row.
+//! In a reduction over one axis, on a host with AVX2 or AVX-512, a cipher with an
+//! invariant key whose counter words step by 0 or 1 along the axis (`uniform`'s) is
+//! not computed inline: [`crate::cipher`] fills its words for the whole block before
+//! the block's loop, 8 or 16 lanes at a time, and the loop loads them.
 
 mod libcall;
 mod ops;
@@ -41,7 +45,7 @@ mod ops;
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{
     AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, Value,
 };
@@ -51,6 +55,7 @@ use cranelift_module::{FuncId, Linkage, Module};
 use nabla_ir::canonical::{BLOCK, LANES};
 use nabla_ir::{infer, BinaryOp, DType, Prim, ReduceOp, Scalar, Type};
 
+use crate::cipher;
 use crate::error::{CpuError, Result};
 use crate::jit::{Footprint, JitKernel, JitSession};
 use crate::kernel::{Kernel, Node, Output};
@@ -540,9 +545,11 @@ struct Cx<'k> {
     /// Per node, when vector steps run in pairs ([`Cx::pair_steps`]): whether it is
     /// computed once over 4 lanes for both steps. Empty otherwise.
     narrow: Vec<bool>,
-    /// The keys of the varying ciphers whose key words are invariant: their
-    /// schedules are built once per row (see `CipherKey::Schedule`).
+    /// The keys of the varying ciphers computed inline whose key words are invariant:
+    /// their schedules are built once per row (see `CipherKey::Schedule`).
     keys: Vec<KeyPair>,
+    /// The operands of the ciphers whose words come from runs ([`CipherRuns`]).
+    runs: Vec<[usize; 4]>,
     /// Per node: for a conversion of the inner index to a float dtype that holds
     /// every index of the axis exactly, that dtype. Vector loops carry such a node
     /// from step to step ([`Ramps`]) instead of converting the index at every step.
@@ -637,6 +644,16 @@ struct Row {
     inv_vec: Vec<Option<Value>>,
     /// In vector mode, the key schedule of each of [`Cx::keys`].
     schedules: Vec<(KeyPair, [Value; ops::SCHEDULE_ENTRIES])>,
+    /// The runs of cipher words filled for this row's range, if any.
+    runs: Option<CipherRuns>,
+}
+
+/// The cipher words of [`Cx::runs`] for one block of a reduction, filled by
+/// [`crate::cipher`] before the block's loop: run `r`'s word `w` for inner index `j`
+/// is the u32 at `origin + j·4 + (2r + w)·RUN·4`. Only reductions over one axis take
+/// them, so their loops never leave the block they were filled for.
+struct CipherRuns {
+    origin: Value,
 }
 
 /// The key word nodes `(k0, k1)` of a cipher.
@@ -797,8 +814,44 @@ fn output_node(out: &Output) -> usize {
     }
 }
 
+/// How a cipher's counter word moves along the inner axis: by 0 (invariant) or 1
+/// (the inner index as a u32, plus invariants), modulo 2^32. `None` for anything else.
+fn counter_step(kernel: &Kernel, plan: &Plan, varying: &[bool], m: usize) -> Option<u32> {
+    if !varying[m] {
+        return Some(0);
+    }
+    match &kernel.nodes[m] {
+        Node::IndexU32(a) => {
+            (plan.axis_of.get(*a).copied().flatten() == Some(plan.inner())).then_some(1)
+        }
+        Node::Binary(BinaryOp::Add, x, y) if kernel.dtypes[m] == DType::U32 => {
+            let step =
+                counter_step(kernel, plan, varying, *x)? + counter_step(kernel, plan, varying, *y)?;
+            (step <= 1).then_some(step)
+        }
+        Node::Binary(..)
+        | Node::Load(_)
+        | Node::Lit(_)
+        | Node::Index(_)
+        | Node::Unary(..)
+        | Node::Compare(..)
+        | Node::Select(..)
+        | Node::IntPow(..)
+        | Node::Convert(..)
+        | Node::Threefry { .. }
+        | Node::BitsToUnit(..) => None,
+    }
+}
+
+/// The most ciphers of one kernel that take their words from runs (each run's buffer
+/// is `2 · RUN` words of the kernel's stack frame).
+const MAX_RUNS: usize = 4;
+
 impl<'k> Cx<'k> {
-    fn new(kernel: &'k Kernel, plan: &'k Plan) -> Cx<'k> {
+    /// With `take_runs`, the varying ciphers with invariant keys and counters that
+    /// move by 0 or 1 along the inner axis take their words from runs
+    /// ([`CipherRuns`]); the caller fills them before each block's loop.
+    fn new(kernel: &'k Kernel, plan: &'k Plan, take_runs: bool) -> Cx<'k> {
         let inner = plan.inner();
         let mut varying = vec![false; kernel.nodes.len()];
         for (n, node) in kernel.nodes.iter().enumerate() {
@@ -820,12 +873,24 @@ impl<'k> Cx<'k> {
                 }
             }
         }
+        let mut runs: Vec<[usize; 4]> = Vec::new();
         let mut keys: Vec<KeyPair> = Vec::new();
         for (n, node) in kernel.nodes.iter().enumerate() {
             if let Node::Threefry { args, .. } = node {
                 let key = [args[0], args[1]];
                 let invariant = !varying[key[0]] && !varying[key[1]];
-                if live[n] && varying[n] && invariant && !keys.contains(&key) {
+                if !(live[n] && varying[n] && invariant) {
+                    continue;
+                }
+                let stepped = [args[2], args[3]]
+                    .iter()
+                    .all(|&m| counter_step(kernel, plan, &varying, m).is_some());
+                if runs.contains(args) {
+                    continue;
+                }
+                if take_runs && stepped && runs.len() < MAX_RUNS {
+                    runs.push(*args);
+                } else if !keys.contains(&key) {
                     keys.push(key);
                 }
             }
@@ -870,8 +935,12 @@ impl<'k> Cx<'k> {
                 continue;
             }
             // An invariant key comes from the row's schedule and then a zero counter
-            // word is left out (see `Cx::node_value`), so neither is splatted.
+            // word is left out (see `Cx::node_value`), so neither is splatted; a
+            // cipher from a run reads none of its operands.
             let read = if let Node::Threefry { args, .. } = node {
+                if runs.contains(args) {
+                    continue;
+                }
                 let scheduled = keys.contains(&[args[0], args[1]]);
                 let from = if scheduled { 2 } else { 0 };
                 args[from..]
@@ -895,6 +964,7 @@ impl<'k> Cx<'k> {
             live,
             narrow: Vec::new(),
             keys,
+            runs,
             ramp,
             vec_live,
             splat_used,
@@ -936,6 +1006,7 @@ impl<'k> Cx<'k> {
             inv: vec![None; self.kernel.nodes.len()],
             inv_vec: vec![None; self.kernel.nodes.len()],
             schedules: Vec::new(),
+            runs: None,
         };
         g.w = 1;
         let zero = g.iconst(I64, 0);
@@ -972,6 +1043,80 @@ impl<'k> Cx<'k> {
             }
         }
         Ok(row)
+    }
+
+    /// Fills the runs of [`Cx::runs`] for inner indices `k0..k1` (at most
+    /// [`cipher::RUN`]) of `row`, into `slot`, and lets the row read them.
+    fn fill_runs(
+        &self,
+        g: &mut Gen,
+        row: &mut Row,
+        slot: cranelift_codegen::ir::StackSlot,
+        k0: Value,
+        k1: Value,
+    ) -> Result<()> {
+        if self.runs.is_empty() {
+            return Ok(());
+        }
+        let count = g.b.ins().isub(k1, k0);
+        for (r, args) in self.runs.iter().enumerate() {
+            let mut call_args = Vec::with_capacity(8);
+            for &m in &args[..2] {
+                call_args.push(
+                    row.inv[m]
+                        .ok_or_else(|| CpuError::internal(format!("key node {m} has no value")))?,
+                );
+            }
+            for &m in &args[2..] {
+                let step = counter_step(self.kernel, self.plan, &self.varying, m)
+                    .ok_or_else(|| CpuError::internal("a run's counter does not step"))?;
+                call_args.push(self.counter_at(g, row, m, k0)?);
+                call_args.push(g.iconst(I32, i64::from(step)));
+            }
+            call_args.push(count);
+            let bytes = (2 * r * cipher::RUN * 4) as i32;
+            call_args.push(g.b.ins().stack_addr(I64, slot, bytes));
+            g.call_void(
+                cipher::SYMBOL,
+                &[I32, I32, I32, I32, I32, I32, I64, I64],
+                &call_args,
+            )?;
+        }
+        let base = g.b.ins().stack_addr(I64, slot, 0);
+        let before = g.b.ins().imul_imm_s(k0, 4);
+        row.runs = Some(CipherRuns {
+            origin: g.b.ins().isub(base, before),
+        });
+        Ok(())
+    }
+
+    /// The value of counter word `m` (see [`counter_step`]) at inner index `k`.
+    fn counter_at(&self, g: &mut Gen, row: &Row, m: usize, k: Value) -> Result<Value> {
+        if !self.varying[m] {
+            return row.inv[m]
+                .ok_or_else(|| CpuError::internal(format!("counter node {m} has no value")));
+        }
+        match &self.kernel.nodes[m] {
+            Node::IndexU32(_) => Ok(g.index_u32(k)),
+            Node::Binary(BinaryOp::Add, x, y) => {
+                let (x, y) = (
+                    self.counter_at(g, row, *x, k)?,
+                    self.counter_at(g, row, *y, k)?,
+                );
+                Ok(g.b.ins().iadd(x, y))
+            }
+            Node::Binary(..)
+            | Node::Load(_)
+            | Node::Lit(_)
+            | Node::Index(_)
+            | Node::Unary(..)
+            | Node::Compare(..)
+            | Node::Select(..)
+            | Node::IntPow(..)
+            | Node::Convert(..)
+            | Node::Threefry { .. }
+            | Node::BitsToUnit(..) => Err(CpuError::internal("a run's counter does not step")),
+        }
     }
 
     /// The live nodes at inner index `j` (`j..j + w` in vector mode, `g.w` lanes).
@@ -1098,6 +1243,20 @@ impl<'k> Cx<'k> {
                 }
                 _ => g.convert(k.dtypes[*x], *to, get(*x)?)?,
             },
+            Node::Threefry { which, args } if row.runs.is_some() && self.runs.contains(args) => {
+                let origin = row.runs.as_ref().map(|r| r.origin).ok_or_else(|| {
+                    CpuError::internal("a cipher from a run outside a filled block")
+                })?;
+                let run = self.runs.iter().position(|a| a == args).unwrap_or(0);
+                // As for loads: an unrolled step's constant goes into the displacement.
+                let (base, steps) = g.split_constant_add(j);
+                let word = ((2 * run + *which) * cipher::RUN * 4) as i64;
+                let disp = i32::try_from(steps.saturating_mul(4).saturating_add(word))
+                    .map_err(|_| CpuError::internal("a run's displacement"))?;
+                let off = g.b.ins().imul_imm_s(base, 4);
+                let addr = g.b.ins().iadd(origin, off);
+                g.load(DType::U32, addr, disp, 4)
+            }
             Node::Threefry { which, args } => {
                 let words = match ciphers.get(args) {
                     Some(&words) => words,
@@ -1282,9 +1441,12 @@ impl<'k> Cx<'k> {
                 Node::Unary(op, _) if op.float_only() => 16,
                 Node::Binary(BinaryOp::Pow | BinaryOp::Atan2, _, _) => 16,
                 Node::Binary(BinaryOp::Div | BinaryOp::Rem, _, _) => 4,
-                // About a hundred instructions, once for both words.
+                // About a hundred instructions, once for both words; a load each
+                // from a run.
                 Node::Threefry { args, .. } => {
-                    if ciphers.insert(*args) {
+                    if self.runs.contains(args) {
+                        1
+                    } else if ciphers.insert(*args) {
                         32
                     } else {
                         0
@@ -1330,8 +1492,9 @@ fn build(
     math: Math,
     footprint: Footprint,
 ) -> Result<JitKernel> {
-    let symbols: Vec<(&'static str, *const u8)> =
+    let mut symbols: Vec<(&'static str, *const u8)> =
         libcall::all().iter().map(|l| (l.name, l.addr)).collect();
+    symbols.push((cipher::SYMBOL, cipher::nabla_threefry_run as *const u8));
     let mut session = JitSession::new(&symbols)?;
     let module = session.module();
     let ptr = module.target_config().pointer_type();
@@ -1349,9 +1512,12 @@ fn build(
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let mut g = Gen::new(b, module, math);
-        let mut cx = Cx::new(kernel, plan);
+        // Ciphers from runs: in vector reductions over one axis (whose loops stay in
+        // the block the runs were filled for), where the host's vectors are wider.
+        let one_axis = plan.reduce.is_some() && plan.dims.len() == plan.nres + 1;
+        let mut cx = Cx::new(kernel, plan, one_axis && lanes > 1 && cipher::runs_pay());
         cx.pair_steps(lanes);
-        let mut cx_across = across.map(|(p, w)| (Cx::new(kernel, p), *w));
+        let mut cx_across = across.map(|(p, w)| (Cx::new(kernel, p, false), *w));
         let entry = g.b.create_block();
         g.b.append_block_params_for_function_params(entry);
         g.b.switch_to_block(entry);
@@ -1824,7 +1990,13 @@ fn reduce_nest(
         };
         if nq == 1 {
             // One row: the reduced space is the inner axis, positions are k itself.
-            let row = cx.row(g, res_idx, lanes, true)?;
+            let mut row = cx.row(g, res_idx, lanes, true)?;
+            if !cx.runs.is_empty() {
+                let bytes = (cx.runs.len() * 2 * cipher::RUN * 4) as u32;
+                let data = StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 6);
+                let slot = g.b.create_sized_stack_slot(data);
+                cx.fill_runs(g, &mut row, slot, k0, k1)?;
+            }
             g.b.def_var(k_var, k0);
             let tail = g.b.create_block();
             let whole = if r.k.is_multiple_of(LANES) {

@@ -38,10 +38,14 @@ fn host_isa() -> Result<OwnedTargetIsa> {
     ISA.get_or_init(|| {
         let mut flags = settings::builder();
         // cranelift-jit needs absolute addresses: code and libcalls live anywhere.
+        // Frames larger than a page (the cipher runs' buffers) touch each page in
+        // turn, so a thread's guard page is never stepped over.
         for (name, value) in [
             ("opt_level", "speed"),
             ("use_colocated_libcalls", "false"),
             ("is_pic", "false"),
+            ("enable_probestack", "true"),
+            ("probestack_strategy", "inline"),
         ] {
             flags.set(name, value).map_err(|e| e.to_string())?;
         }

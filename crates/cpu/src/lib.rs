@@ -4,6 +4,8 @@
 //!
 //! - [`kernel`] — the kernel IR (one fused loop nest), the planner/codegen contract.
 //! - [`codegen`] — kernel IR → Cranelift IR → machine code (SIMD inner loops).
+//! - [`cipher`] — Threefry words for runs of counters, ahead of a kernel's loop, in
+//!   the host's widest vectors.
 //! - [`jit`] — the JIT modules and the one checked entry into generated code.
 //! - [`exec`] — running a compiled kernel on arrays across threads, and finishing
 //!   reductions in the canonical block order.
@@ -24,6 +26,7 @@
 //! - [`program`] — a planned function compiled and run step by step.
 //! - [`error`] — what could not be compiled or run.
 
+pub mod cipher;
 pub mod codegen;
 pub mod control;
 pub mod eqn;

@@ -299,6 +299,114 @@ fn a_cipher_word_used_twice_is_computed_once() {
     check_with("shared words", &k, &keys(9, 10), &EXACT, &THREADS);
 }
 
+/// How the counter words of [`runs_kernel`]'s ciphers move along the reduced axis.
+#[derive(Clone, Copy, Debug)]
+enum Counters {
+    /// `(0, offset + j)`: `uniform`'s.
+    High(u32),
+    /// `(j, k1)`: the low word steps, the high one is a key word.
+    Low,
+    /// `(j + 1, j + offset)`: both step.
+    Both(u32),
+}
+
+/// A reduction over the last axis of `shape` of the xor of `ciphers` ciphers' words
+/// (keys `(k0 + c, k1)` for cipher `c`), with `counters`; a second output takes a
+/// float draw from the first cipher.
+fn runs_kernel(shape: &[usize], counters: Counters, ciphers: usize) -> Kernel {
+    let inner = shape.len() - 1;
+    let mut n = Nodes(Vec::new());
+    let k0 = n.push(Node::Load(0), U);
+    let k1 = n.push(Node::Load(1), U);
+    let j = n.push(Node::IndexU32(inner), U);
+    let lit = |n: &mut Nodes, v: u32| n.push(Node::Lit(Scalar::U32(v)), U);
+    let [x0, x1] = match counters {
+        Counters::High(offset) => {
+            let c = lit(&mut n, offset);
+            [lit(&mut n, 0), n.push(Node::Binary(BinaryOp::Add, c, j), U)]
+        }
+        Counters::Low => [j, k1],
+        Counters::Both(offset) => {
+            let one = lit(&mut n, 1);
+            let c = lit(&mut n, offset);
+            [
+                n.push(Node::Binary(BinaryOp::Add, j, one), U),
+                n.push(Node::Binary(BinaryOp::Add, c, j), U),
+            ]
+        }
+    };
+    let mut acc = None;
+    let mut first = None;
+    for c in 0..ciphers {
+        let cc = lit(&mut n, c as u32);
+        let key = n.push(Node::Binary(BinaryOp::Add, k0, cc), U);
+        let args = [key, k1, x0, x1];
+        let y0 = n.push(Node::Threefry { which: 0, args }, U);
+        let y1 = n.push(Node::Threefry { which: 1, args }, U);
+        let w = n.push(Node::Binary(BinaryOp::Xor, y0, y1), U);
+        first = first.or(Some((y0, y1)));
+        acc = Some(match acc {
+            None => w,
+            Some(a) => n.push(Node::Binary(BinaryOp::Xor, a, w), U),
+        });
+    }
+    let (y0, y1) = first.expect("at least one cipher");
+    let unit = n.push(Node::BitsToUnit(DType::F64, vec![y0, y1]), DType::F64);
+    let outputs = vec![
+        Output::Reduce {
+            node: acc.expect("at least one cipher"),
+            op: ReduceOp::Max,
+            nreduce: 1,
+        },
+        Output::Reduce {
+            node: unit,
+            op: ReduceOp::Sum,
+            nreduce: 1,
+        },
+    ];
+    kernel(shape, key_inputs(shape.len()), n.0, outputs)
+}
+
+#[test]
+fn ciphers_from_runs_match_inline_ciphers_and_the_interpreter() {
+    // Reductions over one axis take the words of ciphers with stepping counters from
+    // runs filled per block (at most four ciphers a kernel; the fifth is inline):
+    // blocks, tails, counters that wrap, and the same bits with every cipher inline.
+    let shapes: [&[usize]; 6] = [
+        &[1],
+        &[9],
+        &[4096],
+        &[4096 * 2 + 13],
+        &[3, 37],
+        &[2, 4096 + 5],
+    ];
+    let counters = [
+        Counters::High(0),
+        Counters::High(u32::MAX - 100),
+        Counters::Low,
+        Counters::Both(1 << 31),
+    ];
+    for shape in shapes {
+        for c in counters {
+            for ciphers in [1, 5] {
+                let k = runs_kernel(shape, c, ciphers);
+                for inline in [false, true] {
+                    nabla_cpu::cipher::FORCE_INLINE
+                        .store(inline, std::sync::atomic::Ordering::Relaxed);
+                    check_with(
+                        &format!("{ciphers} ciphers {c:?} over {shape:?}, inline {inline}"),
+                        &k,
+                        &keys(u32::MAX - 2, 99),
+                        &EXACT,
+                        &THREADS,
+                    );
+                }
+                nabla_cpu::cipher::FORCE_INLINE.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 // ---- whole programs ------------------------------------------------------------------
 
 /// W3 (`bench/w3.nbl`) at size `n`, as the lowering traces it.

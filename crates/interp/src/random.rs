@@ -1,32 +1,11 @@
 //! Counter-based random bits: the Threefry-2x32 block cipher and the conversion of
 //! random bits to uniform floats, bit for bit as JAX does them.
 
+use nabla_ir::threefry::threefry2x32;
 use nabla_ir::{Array, DType};
 
 use crate::data::{make, same};
 use crate::EvalError;
-
-const ROTATIONS: [[u32; 4]; 2] = [[13, 15, 26, 6], [17, 29, 16, 24]];
-
-/// Threefry-2x32 with 20 rounds (Salmon et al., "Parallel random numbers: as easy as
-/// 1, 2, 3", SC 2011), in the round and key-injection order of JAX's
-/// `threefry2x32`: five groups of four rounds, a key injection after each group.
-pub(crate) fn threefry2x32(key: [u32; 2], counter: [u32; 2]) -> [u32; 2] {
-    let ks = [key[0], key[1], key[0] ^ key[1] ^ 0x1BD1_1BDA];
-    let [mut x0, mut x1] = counter;
-    x0 = x0.wrapping_add(ks[0]);
-    x1 = x1.wrapping_add(ks[1]);
-    for group in 0..5usize {
-        for &r in &ROTATIONS[group % 2] {
-            x0 = x0.wrapping_add(x1);
-            x1 = x1.rotate_left(r) ^ x0;
-        }
-        let injection = group as u32 + 1;
-        x0 = x0.wrapping_add(ks[(group + 1) % 3]);
-        x1 = x1.wrapping_add(ks[(group + 2) % 3]).wrapping_add(injection);
-    }
-    [x0, x1]
-}
 
 pub(crate) fn threefry_arrays(
     k0: &Array,

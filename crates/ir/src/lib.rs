@@ -14,6 +14,7 @@ pub mod prim;
 pub mod print;
 pub mod shape;
 pub mod special;
+pub mod threefry;
 pub mod verify;
 
 pub use array::{Array, ArrayError, Data};

@@ -22,6 +22,7 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
+use nabla_ir::threefry::{KEY_PARITY, ROTATIONS};
 use nabla_ir::{BinaryOp, CmpOp, DType, ReduceOp, Scalar, UnaryOp};
 
 use super::{libcall, Math};
@@ -35,10 +36,6 @@ const MEM: MemFlagsData = MemFlagsData::new().with_notrap();
 const LE: MemFlagsData = MemFlagsData::new().with_endianness(Endianness::Little);
 /// Same-shape bitcasts.
 const SAME: MemFlagsData = MemFlagsData::new();
-
-const ROTATIONS: [[i64; 4]; 2] = [[13, 15, 26, 6], [17, 29, 16, 24]];
-/// Threefry's third key word is `k0 ^ k1 ^ KEY_PARITY`.
-const KEY_PARITY: u32 = 0x1BD1_1BDA;
 
 /// Entries of a key schedule.
 pub(super) const SCHEDULE_ENTRIES: usize = 8;
@@ -554,24 +551,46 @@ impl<'a> Gen<'a> {
     fn libcall(&mut self, name: &str, d: DType, args: &[Value]) -> Result<Value> {
         let symbol = libcall::symbol(name, d == DType::F32)
             .ok_or_else(|| CpuError::internal(format!("no libcall for {name} on {d}")))?;
-        let fref = match self.calls.get(symbol) {
-            Some(&f) => f,
-            None => {
-                let ty = scalar_ty(d);
-                let mut sig = self.module.make_signature();
-                sig.params.extend(args.iter().map(|_| AbiParam::new(ty)));
-                sig.returns.push(AbiParam::new(ty));
-                let id = self
-                    .module
-                    .declare_function(symbol, Linkage::Import, &sig)
-                    .map_err(|e| CpuError::internal(format!("declaring {symbol}: {e}")))?;
-                let f = self.module.declare_func_in_func(id, self.b.func);
-                self.calls.insert(symbol, f);
-                f
-            }
-        };
+        let ty = scalar_ty(d);
+        let params = vec![ty; args.len()];
+        let fref = self.import(symbol, &params, Some(ty))?;
         let call = self.b.ins().call(fref, args);
         Ok(self.b.inst_results(call)[0])
+    }
+
+    /// Calls the registered function `symbol` (see `codegen::build`), which takes
+    /// `params` and returns nothing.
+    pub fn call_void(
+        &mut self,
+        symbol: &'static str,
+        params: &[Type],
+        args: &[Value],
+    ) -> Result<()> {
+        let fref = self.import(symbol, params, None)?;
+        self.b.ins().call(fref, args);
+        Ok(())
+    }
+
+    /// `symbol` declared in this function (once) with `params` and `result`.
+    fn import(
+        &mut self,
+        symbol: &'static str,
+        params: &[Type],
+        result: Option<Type>,
+    ) -> Result<FuncRef> {
+        if let Some(&f) = self.calls.get(symbol) {
+            return Ok(f);
+        }
+        let mut sig = self.module.make_signature();
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        sig.returns.extend(result.map(AbiParam::new));
+        let id = self
+            .module
+            .declare_function(symbol, Linkage::Import, &sig)
+            .map_err(|e| CpuError::internal(format!("declaring {symbol}: {e}")))?;
+        let f = self.module.declare_func_in_func(id, self.b.func);
+        self.calls.insert(symbol, f);
+        Ok(f)
     }
 
     pub fn binary(&mut self, op: BinaryOp, d: DType, x: Value, y: Value) -> Result<Value> {
@@ -997,7 +1016,7 @@ impl<'a> Gen<'a> {
         for group in 0..5usize {
             for &r in &ROTATIONS[group % 2] {
                 x0 = self.b.ins().iadd(x0, x1);
-                let rot = self.rotl32(x1, r);
+                let rot = self.rotl32(x1, i64::from(r));
                 x1 = self.b.ins().bxor(rot, x0);
             }
             x0 = self.b.ins().iadd(x0, words[(group + 1) % 3]);
