@@ -558,9 +558,11 @@ pub(crate) trait Elem: Copy + Send + Sync + 'static {
     fn mul(self, o: Self) -> Self;
     /// The matrix path over flattened operands.
     fn matrix(f: &Flat, l: &[Self], r: &[Self], out: &mut [Self], threads: usize);
-    /// [`lanes`] of four rows against one vector `v`.
+    /// [`lanes`] of four rows against one vector `v`; with `AVX2` (only ever set by
+    /// code that runs after [`use_avx2`] said yes), in AVX2 intrinsics where there are
+    /// some for `Self`.
     #[inline(always)]
-    fn dots4(rows: [&[Self]; 4], v: &[Self]) -> [Self; 4] {
+    fn dots4<const AVX2: bool>(rows: [&[Self]; 4], v: &[Self]) -> [Self; 4] {
         lanes(rows, [v; 4])
     }
 }
@@ -581,10 +583,10 @@ macro_rules! float_elem {
                 gemm_batches(f, l, r, out, threads, 0.0, 1.0);
             }
             #[inline(always)]
-            fn dots4(rows: [&[$t]; 4], v: &[$t]) -> [$t; 4] {
+            fn dots4<const AVX2: bool>(rows: [&[$t]; 4], v: &[$t]) -> [$t; 4] {
                 #[cfg(target_arch = "x86_64")]
-                if use_avx2() {
-                    // SAFETY: the CPU has AVX2 (`use_avx2`).
+                if AVX2 {
+                    // SAFETY: `AVX2` is set only on paths `use_avx2` chose.
                     return unsafe { avx2_dots::$dots(rows, v) };
                 }
                 lanes(rows, [v; 4])
@@ -1039,18 +1041,24 @@ impl<T: Elem> VectorSrc<'_, T> {
                 blocks: std::ops::Range<usize>,
                 dst: &mut [T],
             ) {
-                src.unit(b, t, blocks, dst)
+                src.unit::<true>(b, t, blocks, dst)
             }
             // SAFETY: the CPU has AVX2 (`use_avx2`).
             return unsafe { avx2(self, b, t, blocks, dst) };
         }
-        self.unit(b, t, blocks, dst)
+        self.unit::<false>(b, t, blocks, dst)
     }
 
     /// The partial sums of batch `b`, tile `t` over the canonical `blocks`, written to
     /// `dst[(blk - blocks.start) · tile + j]`.
     #[inline(always)]
-    fn unit(&self, b: usize, t: usize, blocks: std::ops::Range<usize>, dst: &mut [T]) {
+    fn unit<const AVX2: bool>(
+        &self,
+        b: usize,
+        t: usize,
+        blocks: std::ops::Range<usize>,
+        dst: &mut [T],
+    ) {
         let j0 = t * self.tile;
         let w = self.tile.min(self.jn - j0);
         let (mb, vb) = (self.m_off[b], self.v_off[b]);
@@ -1085,7 +1093,7 @@ impl<T: Elem> VectorSrc<'_, T> {
                     let rs = ts.map(row);
                     // Four rows of one block read the same piece of the vector.
                     let s = if ts.iter().all(|&(_, blk)| blk == ts[0].1) {
-                        T::dots4(rs.map(|r| r.0), rs[0].1)
+                        T::dots4::<AVX2>(rs.map(|r| r.0), rs[0].1)
                     } else {
                         lanes(rs.map(|r| r.0), rs.map(|r| r.1))
                     };
@@ -1107,18 +1115,11 @@ impl<T: Elem> VectorSrc<'_, T> {
                 let (lo, hi) = span(blk);
                 acc.fill(T::ZERO);
                 for p in lo..hi {
-                    let lane = &mut acc[(p - lo) % LANES * w..][..w];
                     let x = self.vdata[vb + p * self.vp];
                     let row = &self.mat[mb + p * self.mp + j0 * self.mj..][..w];
-                    for (a, &e) in lane.iter_mut().zip(row) {
-                        *a = a.add(e.mul(x));
-                    }
+                    rows::add_scaled(&mut acc, w, (p - lo) % LANES, row, x);
                 }
-                let out = &mut dst[(blk - first) * self.tile..][..w];
-                for (j, o) in out.iter_mut().enumerate() {
-                    let lanes: [T; LANES] = std::array::from_fn(|l| acc[l * w + j]);
-                    *o = canonical::combine_lanes(&lanes, &T::add);
-                }
+                rows::finish_block(&acc, w, &mut dst[(blk - first) * self.tile..][..w]);
             }
         }
     }
@@ -1210,16 +1211,22 @@ pub(crate) mod rows {
         if use_avx2() {
             #[target_feature(enable = "avx2")]
             unsafe fn avx2<T: Elem>(x: &[T], d: usize, w: &[T], first: usize, out: &mut [T]) {
-                dots_body(x, d, w, first, out)
+                dots_body::<T, true>(x, d, w, first, out)
             }
             // SAFETY: the CPU has AVX2 (`use_avx2`).
             return unsafe { avx2(x, d, w, first, out) };
         }
-        dots_body(x, d, w, first, out)
+        dots_body::<T, false>(x, d, w, first, out)
     }
 
     #[inline(always)]
-    fn dots_body<T: Elem>(x: &[T], d: usize, w: &[T], first: usize, out: &mut [T]) {
+    fn dots_body<T: Elem, const AVX2: bool>(
+        x: &[T],
+        d: usize,
+        w: &[T],
+        first: usize,
+        out: &mut [T],
+    ) {
         let w = &w[..d];
         let row = |r: usize| &x[(first + r) * d..][..d];
         let n = out.len();
@@ -1251,7 +1258,7 @@ pub(crate) mod rows {
         let mut r = 0;
         while r + 4 <= n {
             ahead(r);
-            let s = T::dots4([row(r), row(r + 1), row(r + 2), row(r + 3)], w);
+            let s = T::dots4::<AVX2>([row(r), row(r + 1), row(r + 2), row(r + 3)], w);
             out[r..r + 4].copy_from_slice(&s);
             r += 4;
         }
@@ -1295,11 +1302,16 @@ pub(crate) mod rows {
     fn scaled_body<T: Elem>(x: &[T], d: usize, c: &[T], first: usize, block: usize, acc: &mut [T]) {
         for (r, &cv) in c.iter().enumerate() {
             let p = first + r;
-            let lane = &mut acc[(p - block) % LANES * d..][..d];
-            let row = &x[p * d..][..d];
-            for (a, &e) in lane.iter_mut().zip(row) {
-                *a = a.add(e.mul(cv));
-            }
+            add_scaled(acc, d, (p - block) % LANES, &x[p * d..][..d], cv);
+        }
+    }
+
+    /// Adds `c · row` to lane `lane` of `acc` (`LANES` lanes of `width`), a multiply
+    /// then an add per element: the scaled-row step of every vector–matrix loop.
+    #[inline(always)]
+    pub(super) fn add_scaled<T: Elem>(acc: &mut [T], width: usize, lane: usize, row: &[T], c: T) {
+        for (a, &e) in acc[lane * width..][..width].iter_mut().zip(row) {
+            *a = a.add(e.mul(c));
         }
     }
 
