@@ -3,8 +3,9 @@
 //! a cipher whose counters step by one along the loop is cheaper here, 16 lanes at a
 //! time with AVX-512's rotates (8 with AVX2), than inline.
 //!
-//! A compiled reduction calls [`nabla_threefry_run`] once per block (at most
-//! [`RUN`] elements) and then reads the words like an input. The words are the
+//! A compiled kernel calls [`nabla_threefry_run`] once per stretch of a row (a
+//! reduction's block, a store kernel's pass; at most [`RUN`] elements) and then reads
+//! the words like an input. The words are the
 //! cipher's, whatever the path, so the result is bitwise the inline code's.
 
 use std::sync::atomic::{AtomicBool, Ordering};

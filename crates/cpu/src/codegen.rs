@@ -34,10 +34,12 @@
 //! steps at once ([`Cx::eval_pair`]): its 32-bit part (counters, cipher) over 4 lanes,
 //! the rest per 2-lane half. The two words of one cipher are computed once, and a
 //! key that does not change along the row has its schedule built once per row.
-//! In a reduction over one axis, on a host with AVX2 or AVX-512, a cipher with an
-//! invariant key whose counter words step by 0 or 1 along the axis (`uniform`'s) is
-//! not computed inline: [`crate::cipher`] fills its words for the whole block before
-//! the block's loop, 8 or 16 lanes at a time, and the loop loads them.
+//! In a store kernel or a reduction over one axis with rows of at least `RUN_MIN`
+//! elements, on a host with AVX2 or AVX-512, a cipher with an invariant key whose
+//! counter words step by 0 or 1 along the row (`uniform`'s) is not computed inline:
+//! [`crate::cipher`] fills its words for a reduction's block (a store kernel's row
+//! pass, of at most `RUN` elements) before its loop, 8 or 16 lanes at a time, and the
+//! loop loads them.
 
 mod libcall;
 mod ops;
@@ -648,10 +650,11 @@ struct Row {
     runs: Option<CipherRuns>,
 }
 
-/// The cipher words of [`Cx::runs`] for one block of a reduction, filled by
-/// [`crate::cipher`] before the block's loop: run `r`'s word `w` for inner index `j`
-/// is the u32 at `origin + j·4 + (2r + w)·RUN·4`. Only reductions over one axis take
-/// them, so their loops never leave the block they were filled for.
+/// The cipher words of [`Cx::runs`] for one stretch of a row (at most `RUN` inner
+/// indices: a reduction's block, or a store kernel's pass), filled by
+/// [`crate::cipher`] before the stretch's loops: run `r`'s word `w` for inner index
+/// `j` is the u32 at `origin + j·4 + (2r + w)·RUN·4`. Only store kernels and
+/// reductions over one axis take them: their loops never leave the stretch.
 struct CipherRuns {
     origin: Value,
 }
@@ -842,6 +845,10 @@ fn counter_step(kernel: &Kernel, plan: &Plan, varying: &[bool], m: usize) -> Opt
         | Node::BitsToUnit(..) => None,
     }
 }
+
+/// The shortest rows whose ciphers come from runs: a run costs a call and the
+/// cipher's scalar tail.
+const RUN_MIN: usize = 64;
 
 /// The most ciphers of one kernel that take their words from runs (each run's buffer
 /// is `2 · RUN` words of the kernel's stack frame).
@@ -1043,6 +1050,13 @@ impl<'k> Cx<'k> {
             }
         }
         Ok(row)
+    }
+
+    /// The stack buffer [`Cx::fill_runs`] fills: `2 · RUN` words per run.
+    fn runs_slot(&self, g: &mut Gen) -> cranelift_codegen::ir::StackSlot {
+        let bytes = (self.runs.len() * 2 * cipher::RUN * 4) as u32;
+        let data = StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 6);
+        g.b.create_sized_stack_slot(data)
     }
 
     /// Fills the runs of [`Cx::runs`] for inner indices `k0..k1` (at most
@@ -1512,10 +1526,14 @@ fn build(
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let mut g = Gen::new(b, module, math);
-        // Ciphers from runs: in vector reductions over one axis (whose loops stay in
-        // the block the runs were filled for), where the host's vectors are wider.
+        // Ciphers from runs: in vector store kernels (their row loops then take at
+        // most `RUN` elements at a time) and reductions over one axis (whose loops
+        // stay in the block the runs were filled for), over rows long enough to pay
+        // for a call, where the host's vectors are wider.
         let one_axis = plan.reduce.is_some() && plan.dims.len() == plan.nres + 1;
-        let mut cx = Cx::new(kernel, plan, one_axis && lanes > 1 && cipher::runs_pay());
+        let long = plan.dims.get(plan.inner()).is_some_and(|&n| n >= RUN_MIN);
+        let take_runs = (one_axis || plan.reduce.is_none()) && long && lanes > 1;
+        let mut cx = Cx::new(kernel, plan, take_runs && cipher::runs_pay());
         cx.pair_steps(lanes);
         let mut cx_across = across.map(|(p, w)| (Cx::new(kernel, p, false), *w));
         let entry = g.b.create_block();
@@ -1599,12 +1617,22 @@ fn store_nest(
     let left = g.b.ins().isub(end, flat);
     let upto = g.b.ins().iadd(j0, left);
     let l = g.iconst(I64, len);
-    let j1 = g.b.ins().umin(upto, l);
+    let mut j1 = g.b.ins().umin(upto, l);
+    if !cx.runs.is_empty() {
+        // A run holds at most `RUN` counters: longer rows take several passes of
+        // this loop, each filling its runs first.
+        let most = g.b.ins().iadd_imm_s(j0, cipher::RUN as i64);
+        j1 = g.b.ins().umin(j1, most);
+    }
     let idx = match row_index {
         Some(r) => Cx::unflatten(g, r, &plan.dims[..inner]),
         None => Vec::new(),
     };
-    let row = cx.row(g, idx, lanes, true)?;
+    let mut row = cx.row(g, idx, lanes, true)?;
+    if !cx.runs.is_empty() {
+        let slot = cx.runs_slot(g);
+        cx.fill_runs(g, &mut row, slot, j0, j1)?;
+    }
     // Output `o`'s element at inner index 0 of this row.
     let row_start = g.b.ins().isub(flat, j0);
     let out_row: Vec<Value> = k
@@ -1992,9 +2020,7 @@ fn reduce_nest(
             // One row: the reduced space is the inner axis, positions are k itself.
             let mut row = cx.row(g, res_idx, lanes, true)?;
             if !cx.runs.is_empty() {
-                let bytes = (cx.runs.len() * 2 * cipher::RUN * 4) as u32;
-                let data = StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 6);
-                let slot = g.b.create_sized_stack_slot(data);
+                let slot = cx.runs_slot(g);
                 cx.fill_runs(g, &mut row, slot, k0, k1)?;
             }
             g.b.def_var(k_var, k0);

@@ -310,10 +310,10 @@ enum Counters {
     Both(u32),
 }
 
-/// A reduction over the last axis of `shape` of the xor of `ciphers` ciphers' words
-/// (keys `(k0 + c, k1)` for cipher `c`), with `counters`; a second output takes a
-/// float draw from the first cipher.
-fn runs_kernel(shape: &[usize], counters: Counters, ciphers: usize) -> Kernel {
+/// The xor of `ciphers` ciphers' words (keys `(k0 + c, k1)` for cipher `c`), with
+/// `counters`, and a float draw from the first cipher: reduced over the last axis of
+/// `shape` with `reduce`, else stored.
+fn runs_kernel(shape: &[usize], counters: Counters, ciphers: usize, reduce: bool) -> Kernel {
     let inner = shape.len() - 1;
     let mut n = Nodes(Vec::new());
     let k0 = n.push(Node::Load(0), U);
@@ -352,32 +352,39 @@ fn runs_kernel(shape: &[usize], counters: Counters, ciphers: usize) -> Kernel {
     }
     let (y0, y1) = first.expect("at least one cipher");
     let unit = n.push(Node::BitsToUnit(DType::F64, vec![y0, y1]), DType::F64);
-    let outputs = vec![
-        Output::Reduce {
-            node: acc.expect("at least one cipher"),
-            op: ReduceOp::Max,
-            nreduce: 1,
-        },
-        Output::Reduce {
-            node: unit,
-            op: ReduceOp::Sum,
-            nreduce: 1,
-        },
-    ];
+    let acc = acc.expect("at least one cipher");
+    let outputs = if reduce {
+        vec![
+            Output::Reduce {
+                node: acc,
+                op: ReduceOp::Max,
+                nreduce: 1,
+            },
+            Output::Reduce {
+                node: unit,
+                op: ReduceOp::Sum,
+                nreduce: 1,
+            },
+        ]
+    } else {
+        vec![Output::Store { node: acc }, Output::Store { node: unit }]
+    };
     kernel(shape, key_inputs(shape.len()), n.0, outputs)
 }
 
 #[test]
 fn ciphers_from_runs_match_inline_ciphers_and_the_interpreter() {
-    // Reductions over one axis take the words of ciphers with stepping counters from
-    // runs filled per block (at most four ciphers a kernel; the fifth is inline):
-    // blocks, tails, counters that wrap, and the same bits with every cipher inline.
-    let shapes: [&[usize]; 6] = [
+    // Store kernels and reductions over one axis take the words of ciphers with
+    // stepping counters from runs filled per block or pass over a row (rows of at
+    // least 64 elements; at most four ciphers a kernel, the fifth is inline): blocks,
+    // passes, tails, counters that wrap, and the same bits with every cipher inline.
+    let shapes: [&[usize]; 7] = [
         &[1],
         &[9],
+        &[64],
         &[4096],
         &[4096 * 2 + 13],
-        &[3, 37],
+        &[3, 70],
         &[2, 4096 + 5],
     ];
     let counters = [
@@ -388,13 +395,15 @@ fn ciphers_from_runs_match_inline_ciphers_and_the_interpreter() {
     ];
     for shape in shapes {
         for c in counters {
-            for ciphers in [1, 5] {
-                let k = runs_kernel(shape, c, ciphers);
+            for (ciphers, reduce) in [(1, true), (5, true), (1, false), (5, false)] {
+                let k = runs_kernel(shape, c, ciphers, reduce);
                 for inline in [false, true] {
                     nabla_cpu::cipher::FORCE_INLINE
                         .store(inline, std::sync::atomic::Ordering::Relaxed);
                     check_with(
-                        &format!("{ciphers} ciphers {c:?} over {shape:?}, inline {inline}"),
+                        &format!(
+                            "{ciphers} ciphers {c:?} over {shape:?}, reduce {reduce}, inline {inline}"
+                        ),
                         &k,
                         &keys(u32::MAX - 2, 99),
                         &EXACT,
