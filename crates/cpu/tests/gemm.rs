@@ -7,6 +7,8 @@
 //! bound for any summation order); the vector and small paths follow the canonical
 //! order and must match the interpreter bitwise, and integers must match exactly.
 
+mod inputs;
+
 use std::sync::atomic::Ordering;
 
 use nabla_cpu::gemm::{dot_general, planned_copies, Copies, FORCE_BASELINE, SMALL_WORK};
@@ -107,15 +109,6 @@ impl Axes {
     }
 }
 
-fn abs(a: &Array) -> Array {
-    let data = match a.data() {
-        Data::F64(v) => Data::F64(v.iter().map(|x| x.abs()).collect()),
-        Data::F32(v) => Data::F32(v.iter().map(|x| x.abs()).collect()),
-        d => d.clone(),
-    };
-    Array::new(a.shape().to_vec(), data).unwrap()
-}
-
 /// Checks the CPU result against the interpreter: exactly for integers and for the
 /// canonical-order paths, within `γ_{k+2}·Σ|l·r|` (doubled) for the `gemm` path.
 fn check(ax: &Axes, l: &Array, r: &Array, threads: usize) -> Result<(), String> {
@@ -158,7 +151,9 @@ fn check(ax: &Axes, l: &Array, r: &Array, threads: usize) -> Result<(), String> 
             ))
         };
     }
-    let bound = ax.interp(&abs(l), &abs(r)).to_f64_vec();
+    let bound = ax
+        .interp(&inputs::magnitudes(l), &inputs::magnitudes(r))
+        .to_f64_vec();
     let tol = 2.0 * (k as f64 + 2.0) * eps;
     for (i, ((g, w), b)) in got
         .to_f64_vec()

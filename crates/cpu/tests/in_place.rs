@@ -7,15 +7,13 @@
 mod fallbacks;
 use fallbacks::Interp;
 
+mod inputs;
+
 use nabla_cpu::program::Compiled;
 use nabla_ir::{parse_func, Array, Data, Func};
 
 fn arg(shape: &[usize], seed: u64) -> Array {
-    let n: usize = shape.iter().product();
-    let v = (0..n as u64)
-        .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 97) as f64 / 8.0 - 6.0)
-        .collect();
-    Array::new(shape.to_vec(), Data::F64(v)).unwrap()
+    inputs::grid_array(shape, seed, 6.0)
 }
 
 fn ptr(a: &Array) -> *const f64 {

@@ -7,25 +7,15 @@
 mod fallbacks;
 use fallbacks::Interp as InterpFallback;
 
+mod inputs;
+
 use nabla_cpu::plan::{describe, Step};
 use nabla_cpu::program::Compiled;
 use nabla_diag::Span;
-use nabla_ir::{Array, Builder, DType, Data, Prim, Type};
+use nabla_ir::{Array, Builder, DType, Prim, Type};
 
 fn data(shape: &[usize], d: DType, seed: usize) -> Array {
-    let n: usize = shape.iter().product();
-    let special = [0.0, -0.0, f64::INFINITY, f64::NAN, -1.5, 3.25];
-    let v: Vec<f64> = (0..n)
-        .map(|i| {
-            let h = (i * 2654435761 + seed * 97) % 1009;
-            if h.is_multiple_of(7) {
-                special[h % special.len()]
-            } else {
-                h as f64 / 17.0 - 29.0
-            }
-        })
-        .collect();
-    Array::from_f64(shape.to_vec(), v).unwrap().cast(d)
+    inputs::with_specials(shape, d, seed)
 }
 
 /// Lhs shape, rhs shape, lhs batch axes, rhs batch axes.
@@ -123,15 +113,6 @@ fn transposed_product(d: DType, l: &Side, r: &Side, axes: [&[usize]; 4]) -> nabl
         .emit1(prim, vec![xt.into(), yt.into()], Span::default())
         .unwrap();
     b.finish("transposed", vec![out.into()])
-}
-
-fn magnitudes(a: &Array) -> Array {
-    let data = match a.data() {
-        Data::F64(v) => Data::F64(v.iter().map(|x| x.abs()).collect()),
-        Data::F32(v) => Data::F32(v.iter().map(|x| x.abs()).collect()),
-        other => other.clone(),
-    };
-    Array::new(a.shape().to_vec(), data).unwrap()
 }
 
 #[test]
@@ -277,7 +258,7 @@ fn transposed_operands_are_read_in_place() {
             } else {
                 f32::EPSILON as f64
             };
-            let bound = nabla_interp::eval_func(&f, &args.clone().map(|a| magnitudes(&a)))
+            let bound = nabla_interp::eval_func(&f, &args.clone().map(|a| inputs::magnitudes(&a)))
                 .unwrap()
                 .remove(0)
                 .to_f64_vec();

@@ -7,6 +7,8 @@
 mod fallbacks;
 use fallbacks::Interp;
 
+mod inputs;
+
 use nabla_cpu::program::{Compiled, Profile};
 use nabla_cpu::rowpass;
 use nabla_ir::{parse_func, Array, DType, Data, Func, Type};
@@ -80,21 +82,8 @@ fn gram_like(n: usize, d: usize) -> Func {
     .unwrap()
 }
 
-/// Deterministic values in `[-scale, scale)`, multiples of `scale / 512`.
-fn values(len: usize, seed: u64, scale: f64) -> Vec<f64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state % 1024) as f64 - 512.0) * scale / 512.0
-        })
-        .collect()
-}
-
 fn array(ty: &Type, seed: u64, scale: f64) -> Array {
-    let v = values(ty.numel(), seed, scale);
+    let v = inputs::grid(ty.numel(), seed, scale);
     let data = match ty.dtype {
         DType::F32 => Data::F32(v.iter().map(|&x| x as f32).collect()),
         DType::F64 => Data::F64(v),
