@@ -886,15 +886,12 @@ impl<'k> Cx<'k> {
             if let Node::Threefry { args, .. } = node {
                 let key = [args[0], args[1]];
                 let invariant = !varying[key[0]] && !varying[key[1]];
-                if !(live[n] && varying[n] && invariant) {
+                if !(live[n] && varying[n] && invariant) || runs.contains(args) {
                     continue;
                 }
                 let stepped = [args[2], args[3]]
                     .iter()
                     .all(|&m| counter_step(kernel, plan, &varying, m).is_some());
-                if runs.contains(args) {
-                    continue;
-                }
                 if take_runs && stepped && runs.len() < MAX_RUNS {
                     runs.push(*args);
                 } else if !keys.contains(&key) {
@@ -1258,10 +1255,13 @@ impl<'k> Cx<'k> {
                 _ => g.convert(k.dtypes[*x], *to, get(*x)?)?,
             },
             Node::Threefry { which, args } if row.runs.is_some() && self.runs.contains(args) => {
-                let origin = row.runs.as_ref().map(|r| r.origin).ok_or_else(|| {
-                    CpuError::internal("a cipher from a run outside a filled block")
-                })?;
-                let run = self.runs.iter().position(|a| a == args).unwrap_or(0);
+                let inside = || CpuError::internal("a cipher from a run outside a filled block");
+                let origin = row.runs.as_ref().map(|r| r.origin).ok_or_else(inside)?;
+                let run = self
+                    .runs
+                    .iter()
+                    .position(|a| a == args)
+                    .ok_or_else(inside)?;
                 // As for loads: an unrolled step's constant goes into the displacement.
                 let (base, steps) = g.split_constant_add(j);
                 let word = ((2 * run + *which) * cipher::RUN * 4) as i64;
