@@ -1194,17 +1194,7 @@ impl<'k> Cx<'k> {
                 if invariant || stride == 0 {
                     g.load_scalar(dt, row.ptrs[*i])
                 } else {
-                    // `j` is often a loop position plus a constant (an unrolled step):
-                    // the constant goes into the load's displacement, so the steps
-                    // share one address instead of computing one each.
-                    let (base, steps) = g.split_constant_add(j);
-                    let (j, disp) = match i32::try_from(steps.saturating_mul(stride)) {
-                        Ok(disp) => (base, disp),
-                        Err(_) => (j, 0),
-                    };
-                    let off = g.b.ins().imul_imm_s(j, stride);
-                    let addr = g.b.ins().iadd(row.ptrs[*i], off);
-                    g.load(dt, addr, disp, stride)
+                    g.load_at(dt, row.ptrs[*i], j, stride, 0)
                 }
             }
             Node::Lit(s) => g.lit(*s),
@@ -1262,14 +1252,8 @@ impl<'k> Cx<'k> {
                     .iter()
                     .position(|a| a == args)
                     .ok_or_else(inside)?;
-                // As for loads: an unrolled step's constant goes into the displacement.
-                let (base, steps) = g.split_constant_add(j);
                 let word = ((2 * run + *which) * cipher::RUN * 4) as i64;
-                let disp = i32::try_from(steps.saturating_mul(4).saturating_add(word))
-                    .map_err(|_| CpuError::internal("a run's displacement"))?;
-                let off = g.b.ins().imul_imm_s(base, 4);
-                let addr = g.b.ins().iadd(origin, off);
-                g.load(DType::U32, addr, disp, 4)
+                g.load_at(DType::U32, origin, j, 4, word)
             }
             Node::Threefry { which, args } => {
                 let words = match ciphers.get(args) {

@@ -1270,9 +1270,30 @@ impl<'a> Gen<'a> {
         self.build(d, &lanes)
     }
 
+    /// [`Gen::load`] of the elements from index `j` of a run `stride` bytes apart that
+    /// starts `extra` bytes past `base`. `j` is often a loop position plus a constant
+    /// (an unrolled step): the constant goes into the load's displacement, so the
+    /// steps share one address instead of computing one each.
+    pub fn load_at(&mut self, d: DType, base: Value, j: Value, stride: i64, extra: i64) -> Value {
+        let (pos, steps) = self.split_constant_add(j);
+        let disp = steps.saturating_mul(stride).saturating_add(extra);
+        let (pos, disp, extra) = match i32::try_from(disp) {
+            Ok(disp) => (pos, disp, 0),
+            Err(_) => (j, 0, extra),
+        };
+        let off = self.b.ins().imul_imm_s(pos, stride);
+        let at = self.b.ins().iadd(base, off);
+        let addr = if extra == 0 {
+            at
+        } else {
+            self.b.ins().iadd_imm_s(at, extra)
+        };
+        self.load(d, addr, disp, stride)
+    }
+
     /// `(x, c)` when `v` is `x + c` for a constant `c` (as `iadd_imm_s` builds it), else
     /// `(v, 0)`.
-    pub fn split_constant_add(&self, v: Value) -> (Value, i64) {
+    fn split_constant_add(&self, v: Value) -> (Value, i64) {
         let dfg = &self.b.func.dfg;
         let constant = |c: Value| match dfg.value_def(c) {
             ValueDef::Result(inst, 0) => match dfg.insts[inst] {
