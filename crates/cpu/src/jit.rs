@@ -39,9 +39,13 @@ fn host_isa() -> Result<OwnedTargetIsa> {
         let mut flags = settings::builder();
         // cranelift-jit needs absolute addresses: code and libcalls live anywhere.
         // Frames larger than a page (the cipher runs' buffers) touch each page in
-        // turn, so a thread's guard page is never stepped over.
+        // turn, so a thread's guard page is never stepped over. The IR verifier
+        // checks our code generator, which the test builds (debug) do on every
+        // kernel; release builds skip it, a fifth of a kernel's compile time.
+        let verify = if cfg!(debug_assertions) { "true" } else { "false" };
         for (name, value) in [
             ("opt_level", "speed"),
+            ("enable_verifier", verify),
             ("use_colocated_libcalls", "false"),
             ("is_pic", "false"),
             ("enable_probestack", "true"),
