@@ -59,6 +59,7 @@ use nabla_ir::{infer, BinaryOp, DType, Prim, ReduceOp, Scalar, Type};
 
 use crate::cipher;
 use crate::error::{CpuError, Result};
+use crate::fold;
 use crate::jit::{Footprint, JitKernel, JitSession};
 use crate::kernel::{Kernel, Node, Output};
 use crate::math;
@@ -562,6 +563,87 @@ struct Cx<'k> {
     /// Per invariant node: whether vector code reads its splat (a varying node or an
     /// output does), which is what the row pins.
     splat_used: Vec<bool>,
+    /// A sum over one axis whose term the host's wide vectors fold ([`fold_plan`]).
+    fold: Option<FoldPlan>,
+}
+
+/// An f64 sum over the inner axis (the only one reduced) of `x`, `x²`, `c·x` or
+/// `(c·x)²` per element: `x` a row of input `input` with unit stride, `c` an invariant
+/// node. Rows that fit a block are folded [`crate::fold::ROWS`] at a time in AVX-512
+/// ([`crate::fold::fold4_f64`]) instead of one by one in the kernel's 128-bit loop,
+/// whose sum of a short row waits on its adds' latency; the lanes are bitwise the
+/// loop's.
+#[derive(Clone, Copy, Debug)]
+struct FoldPlan {
+    term: fold::Term,
+    input: usize,
+    scale: Option<usize>,
+    dtype: DType,
+}
+
+/// The shortest rows whose sums are folded: a fold costs a call per group of rows.
+const FOLD_MIN: usize = 32;
+
+/// The [`FoldPlan`] of a kernel, if it is one (see there).
+fn fold_plan(kernel: &Kernel, plan: &Plan, varying: &[bool]) -> Option<FoldPlan> {
+    let one_axis = plan.reduce.is_some() && plan.dims.len() == plan.nres + 1;
+    let inner = plan.inner();
+    if !one_axis || !plan.static_lanes() || plan.dims.get(inner).is_none_or(|&n| n < FOLD_MIN) {
+        return None;
+    }
+    let [Output::Reduce {
+        node,
+        op: ReduceOp::Sum,
+        ..
+    }] = kernel.outputs.as_slice()
+    else {
+        return None;
+    };
+    let dtype = *kernel.dtypes.get(*node)?;
+    if dtype != DType::F64 {
+        return None;
+    }
+    let nodes = &kernel.nodes;
+    let (base, squared) = match nodes.get(*node)? {
+        Node::IntPow(2, t) => (*t, true),
+        Node::Binary(BinaryOp::Mul, a, b) if a == b => (*a, true),
+        _ => (*node, false),
+    };
+    // Adding zero changes at most the sign of a zero, which squaring drops (the
+    // lowering writes an even power of `x` as one of `x + 0`).
+    let base = match nodes.get(base)? {
+        Node::Binary(BinaryOp::Add, u, z) if squared && is_zero_lit(nodes.get(*z)?) => *u,
+        Node::Binary(BinaryOp::Add, z, u) if squared && is_zero_lit(nodes.get(*z)?) => *u,
+        _ => base,
+    };
+    let row = |n: usize| match nodes.get(n) {
+        Some(Node::Load(i)) => (kernel.inputs.get(*i)?.dtype == dtype
+            && plan.strides.get(*i)?.get(inner) == Some(&1))
+        .then_some(*i),
+        _ => None,
+    };
+    let invariant =
+        |n: usize| !varying.get(n).copied().unwrap_or(true) && kernel.dtypes.get(n) == Some(&dtype);
+    let (input, scale) = match nodes.get(base)? {
+        Node::Binary(BinaryOp::Mul, a, b) => match (row(*a), row(*b)) {
+            (Some(i), _) if invariant(*b) => (i, Some(*b)),
+            (_, Some(i)) if invariant(*a) => (i, Some(*a)),
+            _ => return None,
+        },
+        _ => (row(base)?, None),
+    };
+    let term = match (scale.is_some(), squared) {
+        (false, false) => fold::Term::Plain,
+        (false, true) => fold::Term::Square,
+        (true, false) => fold::Term::Scaled,
+        (true, true) => fold::Term::ScaledSquare,
+    };
+    Some(FoldPlan {
+        term,
+        input,
+        scale,
+        dtype,
+    })
 }
 
 /// The Threefry words computed so far for one set of lanes, by operands.
@@ -972,6 +1054,7 @@ impl<'k> Cx<'k> {
             ramp,
             vec_live,
             splat_used,
+            fold: None,
         }
     }
 
@@ -1003,6 +1086,18 @@ impl<'k> Cx<'k> {
             }
             let bytes = g.b.ins().imul_imm_s(off, size(self.kernel.inputs[i].dtype));
             ptrs.push(g.b.ins().iadd(base, bytes));
+        }
+        // Cranelift recomputes a row pointer (a product and a sum) at every load in
+        // the loop, as it does splats; pinned, the loop reads it from a register.
+        if pin && vector_lanes > 1 && self.long_rows(vector_lanes) {
+            let inner = self.plan.inner();
+            let moving: Vec<usize> = (0..ptrs.len())
+                .filter(|&i| self.plan.strides[i][inner] != 0)
+                .collect();
+            let values: Vec<Value> = moving.iter().map(|&i| ptrs[i]).collect();
+            for (&i, v) in moving.iter().zip(g.pin(&values)) {
+                ptrs[i] = v;
+            }
         }
         let mut row = Row {
             ptrs,
@@ -1493,6 +1588,7 @@ fn build(
     let mut symbols: Vec<(&'static str, *const u8)> =
         libcall::all().iter().map(|l| (l.name, l.addr)).collect();
     symbols.push((cipher::SYMBOL, cipher::nabla_threefry_run as *const u8));
+    symbols.push((fold::SYMBOL4_F64, fold::nabla_fold4_f64 as *const u8));
     let mut session = JitSession::new(&symbols)?;
     let module = session.module();
     let ptr = module.target_config().pointer_type();
@@ -1518,6 +1614,9 @@ fn build(
         let long = plan.dims.get(plan.inner()).is_some_and(|&n| n >= RUN_MIN);
         let take_runs = (one_axis || plan.reduce.is_none()) && long && lanes > 1;
         let mut cx = Cx::new(kernel, plan, take_runs && cipher::runs_pay());
+        if lanes > 1 && fold::pays() {
+            cx.fold = fold_plan(kernel, plan, &cx.varying);
+        }
         cx.pair_steps(lanes);
         let mut cx_across = across.map(|(p, w)| (Cx::new(kernel, p, false), *w));
         let entry = g.b.create_block();
@@ -1772,6 +1871,66 @@ impl Reduction<'_, '_> {
         Ok(())
     }
 
+    /// Results `item..item + fold::ROWS`, each a whole row of `k` elements (one
+    /// block), folded together (see [`crate::fold::fold4_f64`]) and stored.
+    fn fold_rows(&self, g: &mut Gen, f: FoldPlan, item: Value, k: usize) -> Result<()> {
+        let cx = self.cx;
+        let plan = cx.plan;
+        let slot = |g: &mut Gen, bytes: usize| {
+            let data = StackSlotData::new(StackSlotKind::ExplicitSlot, bytes as u32, 4);
+            g.b.create_sized_stack_slot(data)
+        };
+        let scales = slot(g, fold::ROWS * 8);
+        let rows = slot(g, fold::ROWS * 8);
+        let out = slot(g, fold::ROWS * LANES * 8);
+        for q in 0..fold::ROWS {
+            let at = g.b.ins().iadd_imm_s(item, q as i64);
+            let idx = Cx::unflatten(g, at, &plan.dims[..plan.nres]);
+            let row = cx.row(g, idx, 1, false)?;
+            let c = match f.scale {
+                Some(n) => row.inv[n]
+                    .ok_or_else(|| CpuError::internal(format!("scale node {n} has no value")))?,
+                None => g.lit(Scalar::zero(f.dtype)),
+            };
+            g.b.ins().stack_store(I64, c, scales, (q * 8) as i32);
+            g.b.ins()
+                .stack_store(I64, row.ptrs[f.input], rows, (q * 8) as i32);
+        }
+        let term = g.iconst(I32, f.term as i64);
+        let count = g.iconst(I64, k as i64);
+        let args = [
+            term,
+            g.b.ins().stack_addr(I64, scales, 0),
+            g.b.ins().stack_addr(I64, rows, 0),
+            count,
+            g.b.ins().stack_addr(I64, out, 0),
+        ];
+        g.call_void(fold::SYMBOL4_F64, &[I32, I64, I64, I64, I64], &args)?;
+        let Accs::Fixed { scalars, .. } = &self.accs else {
+            return Err(CpuError::internal("a folded sum without fixed lanes"));
+        };
+        let lanes = scalars
+            .first()
+            .ok_or_else(|| CpuError::internal("a folded sum without an output"))?;
+        let ty = scalar_ty(f.dtype);
+        for q in 0..fold::ROWS {
+            for (lane, &var) in lanes.iter().enumerate() {
+                let v =
+                    g.b.ins()
+                        .stack_load(I64, ty, out, ((q * LANES + lane) * 8) as i32);
+                g.b.def_var(var, v);
+            }
+            let partials = self.combine(g)?;
+            let at = g.b.ins().iadd_imm_s(item, q as i64);
+            let off = g.b.ins().imul_imm_s(at, 8);
+            for (o, &p) in partials.iter().enumerate() {
+                let addr = g.b.ins().iadd(cx.outs[o], off);
+                g.store(f.dtype, addr, p);
+            }
+        }
+        Ok(())
+    }
+
     /// Moves the vector lanes into the 8 scalar lane variables.
     fn to_scalars(&self, g: &mut Gen) {
         let Accs::Fixed { vars, scalars, w } = &self.accs else {
@@ -1976,6 +2135,21 @@ fn reduce_nest(
             g.b.ins().brif(both, group, &[], otherwise, &[]);
             g.b.switch_to_block(group);
             across_results(g, cx_t, &red.outs, r, item, w, vectors)?;
+            g.b.def_var(w_var, next);
+            g.b.ins().jump(item_head, &[]);
+            g.b.switch_to_block(otherwise);
+        }
+    }
+    if let Some(f) = cx.fold {
+        if r.nblocks == 1 && r.k > 0 && nq == 1 {
+            // Whole rows, `fold::ROWS` at a time while the range holds them.
+            let next = g.b.ins().iadd_imm_s(item, fold::ROWS as i64);
+            let fits = g.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
+            let group = g.b.create_block();
+            let otherwise = g.b.create_block();
+            g.b.ins().brif(fits, group, &[], otherwise, &[]);
+            g.b.switch_to_block(group);
+            red.fold_rows(g, f, item, r.k)?;
             g.b.def_var(w_var, next);
             g.b.ins().jump(item_head, &[]);
             g.b.switch_to_block(otherwise);

@@ -42,7 +42,11 @@ fn host_isa() -> Result<OwnedTargetIsa> {
         // turn, so a thread's guard page is never stepped over. The IR verifier
         // checks our code generator, which the test builds (debug) do on every
         // kernel; release builds skip it, a fifth of a kernel's compile time.
-        let verify = if cfg!(debug_assertions) { "true" } else { "false" };
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
         for (name, value) in [
             ("opt_level", "speed"),
             ("enable_verifier", verify),

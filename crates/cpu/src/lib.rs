@@ -32,6 +32,7 @@ pub mod control;
 pub mod eqn;
 pub mod error;
 pub mod exec;
+pub mod fold;
 pub mod frame;
 pub mod gemm;
 pub mod jit;

@@ -418,3 +418,106 @@ fn sum_of_negative_zeros_is_positive_zero_and_empty_max_is_minus_infinity() {
     assert_eq!(got[0].shape(), &[2]);
     assert_eq!(got[0].as_slice::<f32>(), Some(&[f32::NEG_INFINITY; 2][..]));
 }
+
+/// `Σ_j term(c[i], x[i, j])` over the rows of `x: [rows, cols]` (a full sum when
+/// `rows` is 0: `x` is then `[cols]`), for the terms [`nabla_cpu::fold`] takes.
+fn term_sum_kernel(rows: usize, cols: usize, d: DType, term: usize) -> Kernel {
+    let (shape, x, c) = if rows == 0 {
+        let x = Layout::contiguous(&[cols]);
+        let c = Layout {
+            strides: vec![0],
+            offset: 0,
+            len: 1,
+        };
+        (vec![cols], x, c)
+    } else {
+        let x = Layout::contiguous(&[rows, cols]);
+        let c = Layout {
+            strides: vec![1, 0],
+            offset: 0,
+            len: rows,
+        };
+        (vec![rows, cols], x, c)
+    };
+    let zero = nabla_ir::Scalar::F64(0.0).cast(d);
+    let nodes = match term {
+        // x
+        0 => vec![(Node::Load(0), d)],
+        // x²
+        1 => vec![(Node::Load(0), d), (Node::IntPow(2, 0), d)],
+        // x · x
+        2 => vec![(Node::Load(0), d), (Node::Binary(BinaryOp::Mul, 0, 0), d)],
+        // c · x
+        3 => vec![
+            (Node::Load(1), d),
+            (Node::Load(0), d),
+            (Node::Binary(BinaryOp::Mul, 0, 1), d),
+        ],
+        // (x · c + 0)², as the lowering writes an even power
+        _ => vec![
+            (Node::Load(1), d),
+            (Node::Load(0), d),
+            (Node::Binary(BinaryOp::Mul, 1, 0), d),
+            (Node::Lit(zero), d),
+            (Node::Binary(BinaryOp::Add, 2, 3), d),
+            (Node::IntPow(2, 4), d),
+        ],
+    };
+    let node = nodes.len() - 1;
+    let inputs = if term >= 3 {
+        vec![x.input(d), c.input(d)]
+    } else {
+        vec![x.input(d)]
+    };
+    kernel(
+        &shape,
+        inputs,
+        nodes,
+        vec![Output::Reduce {
+            node,
+            op: ReduceOp::Sum,
+            nreduce: 1,
+        }],
+    )
+}
+
+#[test]
+fn folded_sums_match_their_loops_and_the_interpreter() {
+    // Sums over one axis of x, x², c·x and (c·x)² take each block's lanes from the
+    // wide-vector folds, four whole rows at a time where rows fit a block: rows
+    // around the group size, row lengths around 8 and the block, full sums, and the
+    // same bits with the kernels' own loops.
+    let shapes = [
+        (0, 100),
+        (0, 4096 * 2 + 13),
+        (1, 32),
+        (3, 33),
+        (4, 100),
+        (9, 100),
+        (5, 4096),
+        (6, 4096 + 5),
+        (13, 257),
+    ];
+    for d in [DType::F64, DType::F32] {
+        for (rows, cols) in shapes {
+            for term in 0..5 {
+                let k = term_sum_kernel(rows, cols, d, term);
+                let x = data(d, rows.max(1) * cols, 2 + term as u64);
+                let c = data(d, rows.max(1), 3);
+                let inputs = if term >= 3 { vec![x, c] } else { vec![x] };
+                for inline in [false, true] {
+                    nabla_cpu::fold::FORCE_INLINE
+                        .store(inline, std::sync::atomic::Ordering::Relaxed);
+                    check_with(
+                        &format!("{d} term {term} over [{rows}, {cols}], inline {inline}"),
+                        &k,
+                        &inputs,
+                        &EXACT[..1],
+                        &[1, 3],
+                    );
+                }
+                nabla_cpu::fold::FORCE_INLINE.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}

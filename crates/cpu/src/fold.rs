@@ -1,0 +1,462 @@
+//! The canonical 8 lanes of sums over contiguous rows, for the simple terms (`x`,
+//! `x²`, `c·x`, `(c·x)²`) that norms, energies and sums of squares reduce, in the
+//! host's widest vectors: a compiled reduction over short rows calls
+//! [`nabla_fold4_f64`] for four rows at a time instead of running its own 128-bit
+//! loop row by row. A row's lanes are one chain of dependent adds (each lane sums its
+//! elements in order), so one row alone waits on the adds' latency, in any width;
+//! four rows in AVX-512 keep four chains in flight at a quarter of the instructions.
+//!
+//! The lanes are the canonical ones (`nabla_ir::canonical`): element `p` of the run
+//! into lane `p mod 8`, each lane folding in order from +0, with the kernel's own
+//! operations (a product, then the square as a product, then the add; Rust never
+//! contracts them into fused multiply-adds). An 8-lane f64 AVX-512 vector is exactly
+//! the 8 lanes; AVX2 keeps them in two vectors. So the lanes are bitwise the compiled
+//! loop's, and the kernel combines them as usual.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nabla_ir::canonical::LANES;
+
+/// The symbol compiled kernels call [`nabla_fold4_f64`] by.
+pub(crate) const SYMBOL4_F64: &str = "nabla_fold4_f64";
+
+/// Rows [`fold4_f64`] folds at once: one row's lanes are one chain of dependent adds
+/// (each lane sums its elements in order), so a row alone waits on the adds'
+/// latency; four rows keep four chains in flight.
+pub const ROWS: usize = 4;
+
+#[doc(hidden)]
+/// Makes compiled reductions run their own loops instead of calling the folds, so
+/// tests can check that both give the same bits.
+pub static FORCE_INLINE: AtomicBool = AtomicBool::new(false);
+
+#[doc(hidden)]
+/// Makes [`fold_f64`] use AVX2 (or scalar code) even where AVX-512 is there.
+pub static FORCE_NARROW: AtomicBool = AtomicBool::new(false);
+
+/// What each element adds: `c` is a value the kernel computes once per row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Term {
+    /// `x`
+    Plain = 0,
+    /// `x · x`
+    Square = 1,
+    /// `c · x`
+    Scaled = 2,
+    /// `(c · x) · (c · x)`
+    ScaledSquare = 3,
+}
+
+impl Term {
+    fn from_code(code: u32) -> Term {
+        match code {
+            0 => Term::Plain,
+            1 => Term::Square,
+            2 => Term::Scaled,
+            _ => Term::ScaledSquare,
+        }
+    }
+
+    fn scaled(self) -> bool {
+        matches!(self, Term::Scaled | Term::ScaledSquare)
+    }
+
+    fn squared(self) -> bool {
+        matches!(self, Term::Square | Term::ScaledSquare)
+    }
+}
+
+/// Whether compiled reductions call the folds: only with AVX-512, whose one vector
+/// holds a row's 8 lanes (with AVX2 a fold is no faster than the kernel's loop).
+pub(crate) fn pays() -> bool {
+    !FORCE_INLINE.load(Ordering::Relaxed) && avx512()
+}
+
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        !FORCE_NARROW.load(Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+macro_rules! scalar_fold {
+    ($name:ident, $t:ty) => {
+        /// Folds elements `from..` of `x` into `lanes` one at a time.
+        fn $name(term: Term, c: $t, x: &[$t], from: usize, lanes: &mut [$t; LANES]) {
+            for (p, &v) in x.iter().enumerate().skip(from) {
+                let v = if term.scaled() { c * v } else { v };
+                let v = if term.squared() { v * v } else { v };
+                lanes[p % LANES] += v;
+            }
+        }
+    };
+}
+
+scalar_fold!(scalar_f64, f64);
+scalar_fold!(scalar_f32, f32);
+
+/// The 8 canonical lanes of `term` summed over `x`.
+pub fn fold_f64(term: Term, c: f64, x: &[f64]) -> [f64; LANES] {
+    let mut lanes = [0.0; LANES];
+    #[cfg(target_arch = "x86_64")]
+    let done = if avx512() {
+        // SAFETY: AVX-512F was detected.
+        unsafe { wide::f64_avx512(term, c, x, &mut lanes) }
+    } else if avx2() {
+        // SAFETY: AVX2 was detected.
+        unsafe { wide::f64_avx2(term, c, x, &mut lanes) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    scalar_f64(term, c, x, done, &mut lanes);
+    lanes
+}
+
+/// The 8 canonical lanes of `term` summed over `x`.
+pub fn fold_f32(term: Term, c: f32, x: &[f32]) -> [f32; LANES] {
+    let mut lanes = [0.0; LANES];
+    #[cfg(target_arch = "x86_64")]
+    let done = if avx2() {
+        // SAFETY: AVX2 was detected.
+        unsafe { wide::f32_avx2(term, c, x, &mut lanes) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    scalar_f32(term, c, x, done, &mut lanes);
+    lanes
+}
+
+/// The 8 canonical lanes of `term` summed over each of [`ROWS`] rows of equal length,
+/// row `q` scaled by `c[q]`: bitwise [`fold_f64`] of each.
+pub fn fold4_f64(term: Term, c: [f64; ROWS], x: [&[f64]; ROWS]) -> [[f64; LANES]; ROWS] {
+    let n = x.iter().map(|r| r.len()).min().unwrap_or(0);
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        let mut lanes = [[0.0; LANES]; ROWS];
+        // SAFETY: AVX-512F was detected.
+        let done = unsafe { wide::f64x4_avx512(term, c, x, n, &mut lanes) };
+        for q in 0..ROWS {
+            scalar_f64(term, c[q], &x[q][..n], done, &mut lanes[q]);
+        }
+        return lanes;
+    }
+    std::array::from_fn(|q| fold_f64(term, c[q], &x[q][..n]))
+}
+
+/// Called by compiled kernels: [`fold4_f64`] of `count` elements at each of the
+/// [`ROWS`] addresses at `x`, scaled by the values at `c`, the lanes written to the
+/// `ROWS · 8` at `lanes`, row by row.
+pub(crate) extern "C" fn nabla_fold4_f64(
+    term: u32,
+    c: *const f64,
+    x: *const *const f64,
+    count: u64,
+    lanes: *mut f64,
+) {
+    let count = usize::try_from(count).unwrap_or(0);
+    // SAFETY: kernels pass a buffer of their stack frame with `ROWS` scales, one
+    // with the addresses of `ROWS` input rows that each hold `count` elements, and
+    // a `ROWS · 8`-element buffer for the lanes; nothing else uses them meanwhile.
+    let (c, x, out) = unsafe {
+        let ptrs = &*x.cast::<[*const f64; ROWS]>();
+        (
+            *c.cast::<[f64; ROWS]>(),
+            ptrs.map(|p| std::slice::from_raw_parts(p, count)),
+            &mut *lanes.cast::<[[f64; LANES]; ROWS]>(),
+        )
+    };
+    *out = fold4_f64(Term::from_code(term), c, x);
+}
+
+/// The vector paths: each folds the leading whole groups of 8 elements into `lanes`
+/// and returns how many elements it took; the caller folds the rest.
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    use std::arch::x86_64::*;
+
+    use nabla_ir::canonical::LANES;
+
+    use super::Term;
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn f64_avx512(
+        term: Term,
+        c: f64,
+        x: &[f64],
+        lanes: &mut [f64; LANES],
+    ) -> usize {
+        let full = x.len() / LANES * LANES;
+        let cv = _mm512_set1_pd(c);
+        // SAFETY: 8 lanes read from an 8-lane array.
+        let mut acc = unsafe { _mm512_loadu_pd(lanes.as_ptr()) };
+        let mut p = 0;
+        while p < full {
+            // SAFETY: `p + 8 <= full <= x.len()`.
+            let mut v = unsafe { _mm512_loadu_pd(x.as_ptr().add(p)) };
+            if term.scaled() {
+                v = _mm512_mul_pd(cv, v);
+            }
+            if term.squared() {
+                v = _mm512_mul_pd(v, v);
+            }
+            acc = _mm512_add_pd(acc, v);
+            p += LANES;
+        }
+        // SAFETY: 8 lanes stored into an 8-lane array.
+        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), acc) };
+        full
+    }
+
+    /// Four rows at once, each into its own accumulator; returns the elements
+    /// taken from each (the first `n`, the last part group masked).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn f64x4_avx512(
+        term: Term,
+        c: [f64; super::ROWS],
+        x: [&[f64]; super::ROWS],
+        n: usize,
+        lanes: &mut [[f64; LANES]; super::ROWS],
+    ) -> usize {
+        let full = n.min(x.iter().map(|r| r.len()).min().unwrap_or(0)) / LANES * LANES;
+        let cv = c.map(|c| _mm512_set1_pd(c));
+        let mut acc = [_mm512_setzero_pd(); super::ROWS];
+        let mut p = 0;
+        while p < full {
+            for q in 0..super::ROWS {
+                // SAFETY: `p + 8 <= full <= x[q].len()`.
+                let mut v = unsafe { _mm512_loadu_pd(x[q].as_ptr().add(p)) };
+                if term.scaled() {
+                    v = _mm512_mul_pd(cv[q], v);
+                }
+                if term.squared() {
+                    v = _mm512_mul_pd(v, v);
+                }
+                acc[q] = _mm512_add_pd(acc[q], v);
+            }
+            p += LANES;
+        }
+        // The last part group: lane `l` takes element `full + l` for `l < n - full`,
+        // its next in order, as a masked add; the other lanes keep their sums.
+        let rest = n.min(x.iter().map(|r| r.len()).min().unwrap_or(0)) - full;
+        if rest > 0 {
+            let mask: __mmask8 = (1u8 << rest) - 1;
+            for q in 0..super::ROWS {
+                // SAFETY: the masked load reads only elements `full..full + rest`,
+                // which are in `x[q]`.
+                let mut v = unsafe { _mm512_maskz_loadu_pd(mask, x[q].as_ptr().add(full)) };
+                if term.scaled() {
+                    v = _mm512_mul_pd(cv[q], v);
+                }
+                if term.squared() {
+                    v = _mm512_mul_pd(v, v);
+                }
+                acc[q] = _mm512_mask_add_pd(acc[q], mask, acc[q], v);
+            }
+        }
+        for q in 0..super::ROWS {
+            // SAFETY: 8 lanes stored into an 8-lane array.
+            unsafe { _mm512_storeu_pd(lanes[q].as_mut_ptr(), acc[q]) };
+        }
+        full + rest
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn f64_avx2(
+        term: Term,
+        c: f64,
+        x: &[f64],
+        lanes: &mut [f64; LANES],
+    ) -> usize {
+        let full = x.len() / LANES * LANES;
+        let cv = _mm256_set1_pd(c);
+        // SAFETY: two halves of 4 lanes read from an 8-lane array.
+        let (mut lo, mut hi) = unsafe {
+            (
+                _mm256_loadu_pd(lanes.as_ptr()),
+                _mm256_loadu_pd(lanes.as_ptr().add(4)),
+            )
+        };
+        let term_of = |mut v: __m256d| {
+            if term.scaled() {
+                v = _mm256_mul_pd(cv, v);
+            }
+            if term.squared() {
+                v = _mm256_mul_pd(v, v);
+            }
+            v
+        };
+        let mut p = 0;
+        while p < full {
+            // SAFETY: `p + 8 <= full <= x.len()`.
+            let (a, b) = unsafe {
+                (
+                    _mm256_loadu_pd(x.as_ptr().add(p)),
+                    _mm256_loadu_pd(x.as_ptr().add(p + 4)),
+                )
+            };
+            lo = _mm256_add_pd(lo, term_of(a));
+            hi = _mm256_add_pd(hi, term_of(b));
+            p += LANES;
+        }
+        // SAFETY: two halves of 4 lanes stored into an 8-lane array.
+        unsafe {
+            _mm256_storeu_pd(lanes.as_mut_ptr(), lo);
+            _mm256_storeu_pd(lanes.as_mut_ptr().add(4), hi);
+        }
+        full
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn f32_avx2(
+        term: Term,
+        c: f32,
+        x: &[f32],
+        lanes: &mut [f32; LANES],
+    ) -> usize {
+        let full = x.len() / LANES * LANES;
+        let cv = _mm256_set1_ps(c);
+        // SAFETY: 8 lanes read from an 8-lane array.
+        let mut acc = unsafe { _mm256_loadu_ps(lanes.as_ptr()) };
+        let mut p = 0;
+        while p < full {
+            // SAFETY: `p + 8 <= full <= x.len()`.
+            let mut v = unsafe { _mm256_loadu_ps(x.as_ptr().add(p)) };
+            if term.scaled() {
+                v = _mm256_mul_ps(cv, v);
+            }
+            if term.squared() {
+                v = _mm256_mul_ps(v, v);
+            }
+            acc = _mm256_add_ps(acc, v);
+            p += LANES;
+        }
+        // SAFETY: 8 lanes stored into an 8-lane array.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+        full
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize) -> Vec<f64> {
+        // Values of every magnitude and sign, with specials, so any change of order
+        // or rounding shows.
+        let specials = [0.0, -0.0, f64::INFINITY, 1e-310, -3.5e300, f64::NAN];
+        (0..n)
+            .map(|i| {
+                if i % 37 == 36 {
+                    specials[(i / 37) % specials.len()]
+                } else {
+                    let t = (i as f64 * 0.618_033_988_75).fract();
+                    (t - 0.45) * 10f64.powi((i % 13) as i32 - 6)
+                }
+            })
+            .collect()
+    }
+
+    fn same<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> bool {
+        a.iter().zip(b).all(|(&x, &y)| {
+            let (x, y): (f64, f64) = (x.into(), y.into());
+            (x.is_nan() && y.is_nan()) || x.to_bits() == y.to_bits()
+        })
+    }
+
+    #[test]
+    fn every_path_gives_the_scalar_lanes() {
+        let terms = [Term::Plain, Term::Square, Term::Scaled, Term::ScaledSquare];
+        for n in [0, 1, 7, 8, 9, 100, 1003] {
+            let x = data(n);
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            for term in terms {
+                for c in [1.5, -0.0, 3e-5] {
+                    let mut want = [0.0; LANES];
+                    scalar_f64(term, c, &x, 0, &mut want);
+                    let mut want32 = [0.0f32; LANES];
+                    scalar_f32(term, c as f32, &x32, 0, &mut want32);
+                    for narrow in [false, true] {
+                        FORCE_NARROW.store(narrow, Ordering::Relaxed);
+                        let got = fold_f64(term, c, &x);
+                        assert!(same(&got, &want), "{term:?} n {n}: {got:?} vs {want:?}");
+                    }
+                    FORCE_NARROW.store(false, Ordering::Relaxed);
+                    let got = fold_f32(term, c as f32, &x32);
+                    assert!(same(&got, &want32), "f32 {term:?} n {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn four_rows_give_each_row_s_lanes() {
+        let terms = [Term::Plain, Term::Square, Term::Scaled, Term::ScaledSquare];
+        for n in [0, 1, 8, 13, 100, 1003] {
+            let rows: Vec<Vec<f64>> = (0..ROWS).map(|q| data(n + 3 * q)).collect();
+            let x: [&[f64]; ROWS] = std::array::from_fn(|q| &rows[q][q..q + n]);
+            let c = [1.5, -0.0, 3e-5, -7.25];
+            for term in terms {
+                for narrow in [false, true] {
+                    FORCE_NARROW.store(narrow, Ordering::Relaxed);
+                    let got = fold4_f64(term, c, x);
+                    for q in 0..ROWS {
+                        let mut want = [0.0; LANES];
+                        scalar_f64(term, c[q], x[q], 0, &mut want);
+                        assert!(
+                            same(&got[q], &want),
+                            "{term:?} n {n} row {q} narrow {narrow}"
+                        );
+                    }
+                }
+                FORCE_NARROW.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn the_entry_writes_every_row_s_eight_lanes() {
+        let rows: Vec<Vec<f64>> = (0..ROWS)
+            .map(|q| (0..19).map(|v| (v + q) as f64).collect())
+            .collect();
+        let ptrs: [*const f64; ROWS] = std::array::from_fn(|q| rows[q].as_ptr());
+        let c = [1.0, 2.0, -1.0, 0.5];
+        let mut lanes = [f64::NAN; ROWS * LANES];
+        nabla_fold4_f64(
+            Term::ScaledSquare as u32,
+            c.as_ptr(),
+            ptrs.as_ptr(),
+            19,
+            lanes.as_mut_ptr(),
+        );
+        // Lane l of row q sums (c·x)² of elements l, l + 8 (and l + 16 for l < 3).
+        for q in 0..ROWS {
+            for l in 0..LANES {
+                let want: f64 = (l..19)
+                    .step_by(8)
+                    .map(|p| (c[q] * rows[q][p]).powi(2))
+                    .sum();
+                assert_eq!(lanes[q * LANES + l], want, "row {q} lane {l}");
+            }
+        }
+    }
+}
