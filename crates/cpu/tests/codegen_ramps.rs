@@ -49,23 +49,43 @@ fn cut_sets(items: usize) -> Vec<Vec<usize>> {
     sets
 }
 
+/// The thread counts most kernels here run with.
+const THREADS: [usize; 4] = [1, 2, 3, 8];
+
 /// Compiles `kernel` with each of the exact options and checks it against the
-/// interpreter on one and several threads and split at each of `cuts`. Returns the
-/// lanes each option compiled to.
-fn check_split(what: &str, kernel: &Kernel, inputs: &[Array], cuts: &[Vec<usize>]) -> Vec<usize> {
-    let lanes = check_with(what, kernel, inputs, &EXACT, &[1, 2, 3, 8]);
+/// interpreter on each of `threads` and split at each of `cuts`. Returns the lanes
+/// each option compiled to.
+fn check_split(
+    what: &str,
+    kernel: &Kernel,
+    inputs: &[Array],
+    cuts: &[Vec<usize>],
+    threads: &[usize],
+) -> Vec<usize> {
+    // The interpreter runs once per kernel: on 2^24-long iotas it is most of the time.
     let want = interpret(kernel, inputs);
     let refs: Vec<&Array> = inputs.iter().collect();
+    let mut lanes = Vec::new();
     for opt in &EXACT {
-        let compiled = compile_with(kernel, opt).unwrap();
-        for cut in cuts {
+        let compiled = compile_with(kernel, opt)
+            .unwrap_or_else(|e| panic!("{what}: compiling: {e}\n{kernel:?}"));
+        lanes.push(compiled.lanes());
+        let by_threads = threads.iter().map(|&t| {
+            let got = exec::run(kernel, &compiled, &refs, t);
+            (format!("{t} threads"), got)
+        });
+        let by_cuts = cuts.iter().map(|cut| {
             let split = ranges(compiled.work_items(), cut);
-            let got = exec::run_ranges(kernel, &compiled, &refs, &split)
-                .unwrap_or_else(|e| panic!("{what}: running: {e}"));
+            let got = exec::run_ranges(kernel, &compiled, &refs, &split);
+            (format!("split {split:?}"), got)
+        });
+        for (how, got) in by_threads.chain(by_cuts) {
+            let got = got.unwrap_or_else(|e| panic!("{what}: running ({how}): {e}"));
+            assert_eq!(got.len(), want.len(), "{what}");
             for (o, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!(
                     same_bits(g, w),
-                    "{what}: output {o} with {opt:?}, split {split:?}: {}",
+                    "{what}: output {o} with {opt:?}, {how}: {}",
                     first_difference(g, w)
                 );
             }
@@ -142,7 +162,7 @@ fn converted_iota_stores_match_the_interpreter() {
                 let n: usize = shape.iter().product();
                 let x = data(to, n, 3);
                 let what = format!("{to} of a {} iota over {shape:?}", index.0);
-                let lanes = check_split(&what, &k, &[x], &cut_sets(n));
+                let lanes = check_split(&what, &k, &[x], &cut_sets(n), &THREADS);
                 let inner = shape[shape.len() - 1];
                 // A u32 iota converted to f32 leaves no 64-bit value: 4 lanes.
                 let w = if to == DType::F32 && index.0 == DType::U32 {
@@ -215,7 +235,7 @@ fn converted_iota_reductions_match_the_interpreter() {
                 );
                 let compiled = compile_with(&k, &EXACT[0]).unwrap();
                 let items = compiled.work_items();
-                let lanes = check_split(&what, &k, &[x], &cut_sets(items));
+                let lanes = check_split(&what, &k, &[x], &cut_sets(items), &THREADS);
                 let inner = shape[shape.len() - 1];
                 if nreduce == 1 || inner % 8 == 0 {
                     assert_eq!(lanes[0], 2, "{what}");
@@ -248,17 +268,28 @@ fn f32_iotas_around_2_pow_24() {
             );
             let x = Array::from_f64(vec![1], vec![0.5]).unwrap().cast(f);
             let cuts = vec![
-                vec![],
                 vec![top - 9, n - 37, n - 36, n - 5],
                 vec![top - 1, top + 1, top + 3, top + 17],
             ];
-            check_split(&format!("f32 of a {idt} iota of {n}"), &k, &[x], &cuts);
+            check_split(
+                &format!("f32 of a {idt} iota of {n}"),
+                &k,
+                &[x],
+                &cuts,
+                &[1, 3],
+            );
         }
         let k = iota_reduce_kernel(&[n], DType::F32, ReduceOp::Sum, 1);
         let x = Array::from_f64(vec![1], vec![0.0])
             .unwrap()
             .cast(DType::F32);
-        check_split(&format!("f32 sum over an iota of {n}"), &k, &[x], &[vec![]]);
+        check_split(
+            &format!("f32 sum over an iota of {n}"),
+            &k,
+            &[x],
+            &[],
+            &[1, 3],
+        );
     }
 }
 
@@ -335,7 +366,7 @@ fn converted_iotas_beside_random_bits() {
             let (k, inputs) = random_iota_kernel(n, reduce);
             let items = compile_with(&k, &EXACT[0]).unwrap().work_items();
             let what = format!("iotas beside random bits over {n} (reduce {reduce})");
-            let lanes = check_split(&what, &k, &inputs, &cut_sets(items));
+            let lanes = check_split(&what, &k, &inputs, &cut_sets(items), &THREADS);
             if n >= 8 {
                 assert_eq!(lanes[0], 2, "{what}");
             }
@@ -374,5 +405,5 @@ fn converted_iotas_in_sums_across_results() {
         }],
     );
     let x = data(f, r * kk, 5);
-    check_split("iotas in a column sum", &k, &[x], &cut_sets(r));
+    check_split("iotas in a column sum", &k, &[x], &cut_sets(r), &THREADS);
 }
