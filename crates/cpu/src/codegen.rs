@@ -47,7 +47,7 @@ mod ops;
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::types::{F64, I32, I64};
 use cranelift_codegen::ir::{
     AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, Value,
 };
@@ -578,7 +578,6 @@ struct FoldPlan {
     term: fold::Term,
     input: usize,
     scale: Option<usize>,
-    dtype: DType,
 }
 
 /// The shortest rows whose sums are folded: a fold costs a call per group of rows.
@@ -599,8 +598,8 @@ fn fold_plan(kernel: &Kernel, plan: &Plan, varying: &[bool]) -> Option<FoldPlan>
     else {
         return None;
     };
-    let dtype = *kernel.dtypes.get(*node)?;
-    if dtype != DType::F64 {
+    let dtype = DType::F64;
+    if kernel.dtypes.get(*node) != Some(&dtype) {
         return None;
     }
     let nodes = &kernel.nodes;
@@ -638,12 +637,7 @@ fn fold_plan(kernel: &Kernel, plan: &Plan, varying: &[bool]) -> Option<FoldPlan>
         (true, false) => fold::Term::Scaled,
         (true, true) => fold::Term::ScaledSquare,
     };
-    Some(FoldPlan {
-        term,
-        input,
-        scale,
-        dtype,
-    })
+    Some(FoldPlan { term, input, scale })
 }
 
 /// The Threefry words computed so far for one set of lanes, by operands.
@@ -1871,6 +1865,19 @@ impl Reduction<'_, '_> {
         Ok(())
     }
 
+    /// Combines each output's lanes in the canonical order and stores the result of
+    /// work item `item`.
+    fn store_results(&self, g: &mut Gen, item: Value) -> Result<()> {
+        let partials = self.combine(g)?;
+        for (o, &p) in partials.iter().enumerate() {
+            let d = self.outs[o].1;
+            let off = g.b.ins().imul_imm_s(item, size(d));
+            let addr = g.b.ins().iadd(self.cx.outs[o], off);
+            g.store(d, addr, p);
+        }
+        Ok(())
+    }
+
     /// Results `item..item + fold::ROWS`, each a whole row of `k` elements (one
     /// block), folded together (see [`crate::fold::fold4_f64`]) and stored.
     fn fold_rows(&self, g: &mut Gen, f: FoldPlan, item: Value, k: usize) -> Result<()> {
@@ -1890,7 +1897,7 @@ impl Reduction<'_, '_> {
             let c = match f.scale {
                 Some(n) => row.inv[n]
                     .ok_or_else(|| CpuError::internal(format!("scale node {n} has no value")))?,
-                None => g.lit(Scalar::zero(f.dtype)),
+                None => g.lit(Scalar::F64(0.0)),
             };
             g.b.ins().stack_store(I64, c, scales, (q * 8) as i32);
             g.b.ins()
@@ -1912,21 +1919,15 @@ impl Reduction<'_, '_> {
         let lanes = scalars
             .first()
             .ok_or_else(|| CpuError::internal("a folded sum without an output"))?;
-        let ty = scalar_ty(f.dtype);
         for q in 0..fold::ROWS {
             for (lane, &var) in lanes.iter().enumerate() {
                 let v =
                     g.b.ins()
-                        .stack_load(I64, ty, out, ((q * LANES + lane) * 8) as i32);
+                        .stack_load(I64, F64, out, ((q * LANES + lane) * 8) as i32);
                 g.b.def_var(var, v);
             }
-            let partials = self.combine(g)?;
             let at = g.b.ins().iadd_imm_s(item, q as i64);
-            let off = g.b.ins().imul_imm_s(at, 8);
-            for (o, &p) in partials.iter().enumerate() {
-                let addr = g.b.ins().iadd(cx.outs[o], off);
-                g.store(f.dtype, addr, p);
-            }
+            self.store_results(g, at)?;
         }
         Ok(())
     }
@@ -2286,13 +2287,7 @@ fn reduce_nest(
     }
     g.b.switch_to_block(done);
     g.w = 1;
-    let partials = red.combine(g)?;
-    for (o, &p) in partials.iter().enumerate() {
-        let d = red.outs[o].1;
-        let off = g.b.ins().imul_imm_s(item, size(d));
-        let addr = g.b.ins().iadd(cx.outs[o], off);
-        g.store(d, addr, p);
-    }
+    red.store_results(g, item)?;
     let next = g.b.ins().iadd_imm_s(item, 1);
     g.b.def_var(w_var, next);
     g.b.ins().jump(item_head, &[]);

@@ -31,7 +31,7 @@ pub const ROWS: usize = 4;
 pub static FORCE_INLINE: AtomicBool = AtomicBool::new(false);
 
 #[doc(hidden)]
-/// Makes [`fold_f64`] use AVX2 (or scalar code) even where AVX-512 is there.
+/// Makes [`fold4_f64`] fold row by row with [`fold_f64`] even where AVX-512 is there.
 pub static FORCE_NARROW: AtomicBool = AtomicBool::new(false);
 
 /// What each element adds: `c` is a value the kernel computes once per row.
@@ -95,30 +95,21 @@ fn avx512() -> bool {
     }
 }
 
-macro_rules! scalar_fold {
-    ($name:ident, $t:ty) => {
-        /// Folds elements `from..` of `x` into `lanes` one at a time.
-        fn $name(term: Term, c: $t, x: &[$t], from: usize, lanes: &mut [$t; LANES]) {
-            for (p, &v) in x.iter().enumerate().skip(from) {
-                let v = if term.scaled() { c * v } else { v };
-                let v = if term.squared() { v * v } else { v };
-                lanes[p % LANES] += v;
-            }
-        }
-    };
+/// Folds elements `from..` of `x` into `lanes` one at a time.
+fn scalar_f64(term: Term, c: f64, x: &[f64], from: usize, lanes: &mut [f64; LANES]) {
+    for (p, &v) in x.iter().enumerate().skip(from) {
+        let v = if term.scaled() { c * v } else { v };
+        let v = if term.squared() { v * v } else { v };
+        lanes[p % LANES] += v;
+    }
 }
 
-scalar_fold!(scalar_f64, f64);
-scalar_fold!(scalar_f32, f32);
-
-/// The 8 canonical lanes of `term` summed over `x`.
+/// The 8 canonical lanes of `term` summed over `x`, in AVX2 where the host has it:
+/// what [`fold4_f64`] does row by row without AVX-512.
 pub fn fold_f64(term: Term, c: f64, x: &[f64]) -> [f64; LANES] {
     let mut lanes = [0.0; LANES];
     #[cfg(target_arch = "x86_64")]
-    let done = if avx512() {
-        // SAFETY: AVX-512F was detected.
-        unsafe { wide::f64_avx512(term, c, x, &mut lanes) }
-    } else if avx2() {
+    let done = if avx2() {
         // SAFETY: AVX2 was detected.
         unsafe { wide::f64_avx2(term, c, x, &mut lanes) }
     } else {
@@ -130,34 +121,16 @@ pub fn fold_f64(term: Term, c: f64, x: &[f64]) -> [f64; LANES] {
     lanes
 }
 
-/// The 8 canonical lanes of `term` summed over `x`.
-pub fn fold_f32(term: Term, c: f32, x: &[f32]) -> [f32; LANES] {
-    let mut lanes = [0.0; LANES];
-    #[cfg(target_arch = "x86_64")]
-    let done = if avx2() {
-        // SAFETY: AVX2 was detected.
-        unsafe { wide::f32_avx2(term, c, x, &mut lanes) }
-    } else {
-        0
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let done = 0;
-    scalar_f32(term, c, x, done, &mut lanes);
-    lanes
-}
-
-/// The 8 canonical lanes of `term` summed over each of [`ROWS`] rows of equal length,
-/// row `q` scaled by `c[q]`: bitwise [`fold_f64`] of each.
+/// The 8 canonical lanes of `term` summed over each of [`ROWS`] rows, row `q` scaled
+/// by `c[q]`: bitwise [`fold_f64`] of each. Rows longer than the shortest are cut to
+/// its length.
 pub fn fold4_f64(term: Term, c: [f64; ROWS], x: [&[f64]; ROWS]) -> [[f64; LANES]; ROWS] {
     let n = x.iter().map(|r| r.len()).min().unwrap_or(0);
     #[cfg(target_arch = "x86_64")]
     if avx512() {
         let mut lanes = [[0.0; LANES]; ROWS];
-        // SAFETY: AVX-512F was detected.
-        let done = unsafe { wide::f64x4_avx512(term, c, x, n, &mut lanes) };
-        for q in 0..ROWS {
-            scalar_f64(term, c[q], &x[q][..n], done, &mut lanes[q]);
-        }
+        // SAFETY: AVX-512F was detected, and every row holds at least `n` elements.
+        unsafe { wide::f64x4_avx512(term, c, x, n, &mut lanes) };
         return lanes;
     }
     std::array::from_fn(|q| fold_f64(term, c[q], &x[q][..n]))
@@ -188,8 +161,7 @@ pub(crate) extern "C" fn nabla_fold4_f64(
     *out = fold4_f64(Term::from_code(term), c, x);
 }
 
-/// The vector paths: each folds the leading whole groups of 8 elements into `lanes`
-/// and returns how many elements it took; the caller folds the rest.
+/// The vector paths.
 #[cfg(target_arch = "x86_64")]
 mod wide {
     use std::arch::x86_64::*;
@@ -198,37 +170,11 @@ mod wide {
 
     use super::Term;
 
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn f64_avx512(
-        term: Term,
-        c: f64,
-        x: &[f64],
-        lanes: &mut [f64; LANES],
-    ) -> usize {
-        let full = x.len() / LANES * LANES;
-        let cv = _mm512_set1_pd(c);
-        // SAFETY: 8 lanes read from an 8-lane array.
-        let mut acc = unsafe { _mm512_loadu_pd(lanes.as_ptr()) };
-        let mut p = 0;
-        while p < full {
-            // SAFETY: `p + 8 <= full <= x.len()`.
-            let mut v = unsafe { _mm512_loadu_pd(x.as_ptr().add(p)) };
-            if term.scaled() {
-                v = _mm512_mul_pd(cv, v);
-            }
-            if term.squared() {
-                v = _mm512_mul_pd(v, v);
-            }
-            acc = _mm512_add_pd(acc, v);
-            p += LANES;
-        }
-        // SAFETY: 8 lanes stored into an 8-lane array.
-        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), acc) };
-        full
-    }
-
-    /// Four rows at once, each into its own accumulator; returns the elements
-    /// taken from each (the first `n`, the last part group masked).
+    /// Four rows' first `n` elements at once, each into its own accumulator, the last
+    /// part group masked.
+    ///
+    /// # Safety
+    /// AVX-512F must be there, and every row must hold at least `n` elements.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn f64x4_avx512(
         term: Term,
@@ -236,50 +182,51 @@ mod wide {
         x: [&[f64]; super::ROWS],
         n: usize,
         lanes: &mut [[f64; LANES]; super::ROWS],
-    ) -> usize {
-        let full = n.min(x.iter().map(|r| r.len()).min().unwrap_or(0)) / LANES * LANES;
+    ) {
+        let full = n / LANES * LANES;
         let cv = c.map(|c| _mm512_set1_pd(c));
+        let term_of = |q: usize, mut v: __m512d| {
+            if term.scaled() {
+                v = _mm512_mul_pd(cv[q], v);
+            }
+            if term.squared() {
+                v = _mm512_mul_pd(v, v);
+            }
+            v
+        };
         let mut acc = [_mm512_setzero_pd(); super::ROWS];
         let mut p = 0;
         while p < full {
             for q in 0..super::ROWS {
-                // SAFETY: `p + 8 <= full <= x[q].len()`.
-                let mut v = unsafe { _mm512_loadu_pd(x[q].as_ptr().add(p)) };
-                if term.scaled() {
-                    v = _mm512_mul_pd(cv[q], v);
-                }
-                if term.squared() {
-                    v = _mm512_mul_pd(v, v);
-                }
-                acc[q] = _mm512_add_pd(acc[q], v);
+                // SAFETY: `p + 8 <= full <= n <= x[q].len()` (the caller's promise).
+                let v = unsafe { _mm512_loadu_pd(x[q].as_ptr().add(p)) };
+                acc[q] = _mm512_add_pd(acc[q], term_of(q, v));
             }
             p += LANES;
         }
         // The last part group: lane `l` takes element `full + l` for `l < n - full`,
         // its next in order, as a masked add; the other lanes keep their sums.
-        let rest = n.min(x.iter().map(|r| r.len()).min().unwrap_or(0)) - full;
+        let rest = n - full;
         if rest > 0 {
             let mask: __mmask8 = (1u8 << rest) - 1;
             for q in 0..super::ROWS {
-                // SAFETY: the masked load reads only elements `full..full + rest`,
-                // which are in `x[q]`.
-                let mut v = unsafe { _mm512_maskz_loadu_pd(mask, x[q].as_ptr().add(full)) };
-                if term.scaled() {
-                    v = _mm512_mul_pd(cv[q], v);
-                }
-                if term.squared() {
-                    v = _mm512_mul_pd(v, v);
-                }
-                acc[q] = _mm512_mask_add_pd(acc[q], mask, acc[q], v);
+                // SAFETY: the masked load reads only elements `full..n`, which are
+                // in `x[q]` (the caller's promise).
+                let v = unsafe { _mm512_maskz_loadu_pd(mask, x[q].as_ptr().add(full)) };
+                acc[q] = _mm512_mask_add_pd(acc[q], mask, acc[q], term_of(q, v));
             }
         }
         for q in 0..super::ROWS {
             // SAFETY: 8 lanes stored into an 8-lane array.
             unsafe { _mm512_storeu_pd(lanes[q].as_mut_ptr(), acc[q]) };
         }
-        full + rest
     }
 
+    /// Folds the leading whole groups of 8 elements of `x` into `lanes` and returns
+    /// how many elements it took; the caller folds the rest.
+    ///
+    /// # Safety
+    /// AVX2 must be there.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn f64_avx2(
         term: Term,
@@ -325,35 +272,6 @@ mod wide {
         }
         full
     }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn f32_avx2(
-        term: Term,
-        c: f32,
-        x: &[f32],
-        lanes: &mut [f32; LANES],
-    ) -> usize {
-        let full = x.len() / LANES * LANES;
-        let cv = _mm256_set1_ps(c);
-        // SAFETY: 8 lanes read from an 8-lane array.
-        let mut acc = unsafe { _mm256_loadu_ps(lanes.as_ptr()) };
-        let mut p = 0;
-        while p < full {
-            // SAFETY: `p + 8 <= full <= x.len()`.
-            let mut v = unsafe { _mm256_loadu_ps(x.as_ptr().add(p)) };
-            if term.scaled() {
-                v = _mm256_mul_ps(cv, v);
-            }
-            if term.squared() {
-                v = _mm256_mul_ps(v, v);
-            }
-            acc = _mm256_add_ps(acc, v);
-            p += LANES;
-        }
-        // SAFETY: 8 lanes stored into an 8-lane array.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-        full
-    }
 }
 
 #[cfg(test)]
@@ -376,33 +294,23 @@ mod tests {
             .collect()
     }
 
-    fn same<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> bool {
-        a.iter().zip(b).all(|(&x, &y)| {
-            let (x, y): (f64, f64) = (x.into(), y.into());
-            (x.is_nan() && y.is_nan()) || x.to_bits() == y.to_bits()
-        })
+    fn same(a: &[f64], b: &[f64]) -> bool {
+        a.iter()
+            .zip(b)
+            .all(|(x, y)| (x.is_nan() && y.is_nan()) || x.to_bits() == y.to_bits())
     }
 
     #[test]
-    fn every_path_gives_the_scalar_lanes() {
+    fn one_row_gives_the_scalar_lanes() {
         let terms = [Term::Plain, Term::Square, Term::Scaled, Term::ScaledSquare];
         for n in [0, 1, 7, 8, 9, 100, 1003] {
             let x = data(n);
-            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
             for term in terms {
                 for c in [1.5, -0.0, 3e-5] {
                     let mut want = [0.0; LANES];
                     scalar_f64(term, c, &x, 0, &mut want);
-                    let mut want32 = [0.0f32; LANES];
-                    scalar_f32(term, c as f32, &x32, 0, &mut want32);
-                    for narrow in [false, true] {
-                        FORCE_NARROW.store(narrow, Ordering::Relaxed);
-                        let got = fold_f64(term, c, &x);
-                        assert!(same(&got, &want), "{term:?} n {n}: {got:?} vs {want:?}");
-                    }
-                    FORCE_NARROW.store(false, Ordering::Relaxed);
-                    let got = fold_f32(term, c as f32, &x32);
-                    assert!(same(&got, &want32), "f32 {term:?} n {n}");
+                    let got = fold_f64(term, c, &x);
+                    assert!(same(&got, &want), "{term:?} n {n}: {got:?} vs {want:?}");
                 }
             }
         }
