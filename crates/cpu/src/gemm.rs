@@ -625,6 +625,10 @@ mod avx2_dots {
 
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn f64_rows(rows: [&[f64]; 4], v: &[f64]) -> [f64; 4] {
+        if super::use_avx512() {
+            // SAFETY: AVX-512F was detected.
+            return unsafe { f64_rows_avx512(rows, v) };
+        }
         let len = v.len();
         let rows = rows.map(|r| &r[..len]);
         let full = len / LANES * LANES;
@@ -653,6 +657,71 @@ mod avx2_dots {
             }
         }
         finish(acc, rows, v, full)
+    }
+
+    /// [`f64_rows`] in AVX-512: a row's 8 lanes are one vector, so four rows keep
+    /// four chains of adds in flight at half AVX2's instructions; the tail is a masked
+    /// add into lanes `0..` (each tail element is its lane's next in order), and the
+    /// four rows' lanes combine together, pair by pair in the canonical tree's order.
+    ///
+    /// # Safety
+    /// AVX-512F must be there.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn f64_rows_avx512(rows: [&[f64]; 4], v: &[f64]) -> [f64; 4] {
+        let len = v.len();
+        let rows = rows.map(|r| &r[..len]);
+        let full = len / LANES * LANES;
+        let mut acc = [_mm512_setzero_pd(); 4];
+        let mut p = 0;
+        while p < full {
+            // SAFETY: `p + 8 <= full <= len`, and `v` and every row hold `len` elements.
+            unsafe {
+                let vv = _mm512_loadu_pd(v.as_ptr().add(p));
+                for q in 0..4 {
+                    let a = _mm512_loadu_pd(rows[q].as_ptr().add(p));
+                    acc[q] = _mm512_add_pd(acc[q], _mm512_mul_pd(a, vv));
+                }
+            }
+            p += LANES;
+        }
+        if full < len {
+            // `len - full < 8`, so the mask fits 8 bits.
+            let mask: __mmask8 = (1u8 << (len - full)) - 1;
+            // SAFETY: the masked loads read only elements `full..len`, which `v` and
+            // every row hold.
+            unsafe {
+                let vv = _mm512_maskz_loadu_pd(mask, v.as_ptr().add(full));
+                for q in 0..4 {
+                    let a = _mm512_maskz_loadu_pd(mask, rows[q].as_ptr().add(full));
+                    acc[q] = _mm512_mask_add_pd(acc[q], mask, acc[q], _mm512_mul_pd(a, vv));
+                }
+            }
+        }
+        // `((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))` for the four rows at once,
+        // the lower lane always the left operand. Adjacent lanes first: rows a and b
+        // interleave into [a01 b01 a23 b23 a45 b45 a67 b67], c and d likewise.
+        let ab = _mm512_add_pd(
+            _mm512_unpacklo_pd(acc[0], acc[1]),
+            _mm512_unpackhi_pd(acc[0], acc[1]),
+        );
+        let cd = _mm512_add_pd(
+            _mm512_unpacklo_pd(acc[2], acc[3]),
+            _mm512_unpackhi_pd(acc[2], acc[3]),
+        );
+        // Then pairs of those, 128-bit pieces apart: [a0123 b0123 a4567 b4567 c0123 ..].
+        let quads = _mm512_add_pd(
+            _mm512_shuffle_f64x2::<0b10_00_10_00>(ab, cd),
+            _mm512_shuffle_f64x2::<0b11_01_11_01>(ab, cd),
+        );
+        // Then the halves: [a b c d] in the low four lanes.
+        let sums = _mm512_add_pd(
+            _mm512_shuffle_f64x2::<0b10_00_10_00>(quads, quads),
+            _mm512_shuffle_f64x2::<0b11_01_11_01>(quads, quads),
+        );
+        let mut out = [0.0; 4];
+        // SAFETY: 4 lanes stored into a 4-element array.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), _mm512_castpd512_pd256(sums)) };
+        out
     }
 
     #[target_feature(enable = "avx2")]
@@ -951,6 +1020,17 @@ fn use_avx2() -> bool {
 /// Forces the baseline (non-AVX2) loops, so tests can check that both give the same
 /// bits.
 pub static FORCE_BASELINE: AtomicBool = AtomicBool::new(false);
+
+/// Whether the AVX2 builds of the f64 dot products hand four rows to AVX-512.
+#[cfg(target_arch = "x86_64")]
+fn use_avx512() -> bool {
+    !FORCE_AVX2.load(Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx512f")
+}
+
+#[doc(hidden)]
+/// Keeps the f64 dot products in AVX2 where AVX-512 is there, so tests can check that
+/// both give the same bits.
+pub static FORCE_AVX2: AtomicBool = AtomicBool::new(false);
 
 /// Small products (`gemm`'s per-call overhead would dominate): per element, one
 /// canonical block over strided operands — the interpreter's order, so its bits.

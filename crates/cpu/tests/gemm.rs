@@ -11,7 +11,9 @@ mod inputs;
 
 use std::sync::atomic::Ordering;
 
-use nabla_cpu::gemm::{dot_general, planned_copies, Copies, FORCE_BASELINE, SMALL_WORK};
+use nabla_cpu::gemm::{
+    dot_general, planned_copies, Copies, FORCE_AVX2, FORCE_BASELINE, SMALL_WORK,
+};
 use nabla_ir::dtype::numel;
 use nabla_ir::{Array, DType, Data, Prim};
 use proptest::prelude::*;
@@ -600,6 +602,10 @@ fn wider_simd_does_not_change_the_bits() {
     // which is exactly the property under test.
     let cases: &[(&[usize], &[usize], Axes)] = &[
         (&[300, 700], &[700], Axes::new(&[1], &[0], &[], &[])),
+        // Rows with a tail of 4, none, and nothing but a tail.
+        (&[37, 100], &[100], Axes::new(&[1], &[0], &[], &[])),
+        (&[9, 16], &[16], Axes::new(&[1], &[0], &[], &[])),
+        (&[13, 7], &[7], Axes::new(&[1], &[0], &[], &[])),
         (&[700, 300], &[700], Axes::new(&[0], &[0], &[], &[])),
         (&[20_000], &[20_000], Axes::new(&[0], &[0], &[], &[])),
         (&[9000], &[9000, 50], Axes::new(&[0], &[0], &[], &[])),
@@ -610,10 +616,14 @@ fn wider_simd_does_not_change_the_bits() {
         for dtype in [DType::F64, DType::F32, DType::I32] {
             let (l, r) = (random(ls, dtype, &mut rng), random(rs, dtype, &mut rng));
             let wide = ax.cpu(&l, &r, 2);
+            FORCE_AVX2.store(true, Ordering::Relaxed);
+            let avx2 = ax.cpu(&l, &r, 2);
+            FORCE_AVX2.store(false, Ordering::Relaxed);
             FORCE_BASELINE.store(true, Ordering::Relaxed);
             let base = ax.cpu(&l, &r, 2);
             FORCE_BASELINE.store(false, Ordering::Relaxed);
             assert!(wide.bit_eq(&base), "{ls:?} {rs:?} {ax:?} {dtype}");
+            assert!(avx2.bit_eq(&base), "AVX2: {ls:?} {rs:?} {ax:?} {dtype}");
         }
     }
 }
