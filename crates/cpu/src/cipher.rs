@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nabla_ir::canonical::BLOCK;
 use nabla_ir::threefry::threefry2x32;
 
+use crate::simd;
+
 /// The most counters of one run: the kernel's buffer holds word 0 of `RUN` counters,
 /// then word 1 of them.
 pub(crate) const RUN: usize = BLOCK;
@@ -25,11 +27,6 @@ pub(crate) const SYMBOL: &str = "nabla_threefry_run";
 /// ways give the same bits.
 pub static FORCE_INLINE: AtomicBool = AtomicBool::new(false);
 
-#[doc(hidden)]
-/// Makes [`fill`] use AVX2 (or scalar code) even where AVX-512 is there, so tests reach
-/// every path on a host that has them all.
-pub static FORCE_NARROW: AtomicBool = AtomicBool::new(false);
-
 /// Whether kernels compiled now take their ciphers from runs: only when the host has
 /// vectors wider than the kernels' own (AVX2 or AVX-512).
 pub(crate) fn runs_pay() -> bool {
@@ -38,17 +35,13 @@ pub(crate) fn runs_pay() -> bool {
 
 /// The lanes [`fill`] runs: 16 with AVX-512 (F and VL), 8 with AVX2, else 1.
 pub(crate) fn width() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let narrow = FORCE_NARROW.load(Ordering::Relaxed);
-        if !narrow && std::arch::is_x86_feature_detected!("avx512f") {
-            return 16;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return 8;
-        }
+    if simd::avx512() {
+        16
+    } else if simd::avx2() {
+        8
+    } else {
+        1
     }
-    1
 }
 
 /// A run of consecutive counters: counter `t` is `(x[0] + t·step[0], x[1] +
@@ -247,6 +240,7 @@ mod wide {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::FORCE_NARROW;
 
     /// Every path against the scalar cipher, on counters that wrap, steps of 0, 1 and
     /// more, and lengths around the vector widths.
@@ -258,6 +252,7 @@ mod tests {
             ([0xdead_beef, 7], [u32::MAX - 3, 99], [1, 1]),
             ([1, 2], [5, 6], [3, 0]),
         ];
+        let _serial = crate::simd::NARROW_TESTS.lock();
         for narrow in [false, true] {
             FORCE_NARROW.store(narrow, Ordering::Relaxed);
             for (key, x, step) in cases {

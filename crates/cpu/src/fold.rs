@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nabla_ir::canonical::LANES;
 
+use crate::simd;
+
 /// The symbol compiled kernels call [`nabla_fold4_f64`] by.
 pub(crate) const SYMBOL4_F64: &str = "nabla_fold4_f64";
 
@@ -29,10 +31,6 @@ pub const ROWS: usize = 4;
 /// Makes compiled reductions run their own loops instead of calling the folds, so
 /// tests can check that both give the same bits.
 pub static FORCE_INLINE: AtomicBool = AtomicBool::new(false);
-
-#[doc(hidden)]
-/// Makes [`fold4_f64`] fold row by row with [`fold_f64`] even where AVX-512 is there.
-pub static FORCE_NARROW: AtomicBool = AtomicBool::new(false);
 
 /// What each element adds: `c` is a value the kernel computes once per row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,29 +68,7 @@ impl Term {
 /// Whether compiled reductions call the folds: only with AVX-512, whose one vector
 /// holds a row's 8 lanes (with AVX2 a fold is no faster than the kernel's loop).
 pub(crate) fn pays() -> bool {
-    !FORCE_INLINE.load(Ordering::Relaxed) && avx512()
-}
-
-fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        !FORCE_NARROW.load(Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    !FORCE_INLINE.load(Ordering::Relaxed) && simd::avx512()
 }
 
 /// Folds elements `from..` of `x` into `lanes` one at a time.
@@ -109,7 +85,7 @@ fn scalar_f64(term: Term, c: f64, x: &[f64], from: usize, lanes: &mut [f64; LANE
 pub fn fold_f64(term: Term, c: f64, x: &[f64]) -> [f64; LANES] {
     let mut lanes = [0.0; LANES];
     #[cfg(target_arch = "x86_64")]
-    let done = if avx2() {
+    let done = if simd::avx2() {
         // SAFETY: AVX2 was detected.
         unsafe { wide::f64_avx2(term, c, x, &mut lanes) }
     } else {
@@ -127,7 +103,7 @@ pub fn fold_f64(term: Term, c: f64, x: &[f64]) -> [f64; LANES] {
 pub fn fold4_f64(term: Term, c: [f64; ROWS], x: [&[f64]; ROWS]) -> [[f64; LANES]; ROWS] {
     let n = x.iter().map(|r| r.len()).min().unwrap_or(0);
     #[cfg(target_arch = "x86_64")]
-    if avx512() {
+    if simd::avx512() {
         let mut lanes = [[0.0; LANES]; ROWS];
         // SAFETY: AVX-512F was detected, and every row holds at least `n` elements.
         unsafe { wide::f64x4_avx512(term, c, x, n, &mut lanes) };
@@ -277,6 +253,7 @@ mod wide {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::FORCE_NARROW;
 
     fn data(n: usize) -> Vec<f64> {
         // Values of every magnitude and sign, with specials, so any change of order
@@ -318,6 +295,7 @@ mod tests {
 
     #[test]
     fn four_rows_give_each_row_s_lanes() {
+        let _serial = simd::NARROW_TESTS.lock();
         let terms = [Term::Plain, Term::Square, Term::Scaled, Term::ScaledSquare];
         for n in [0, 1, 8, 13, 100, 1003] {
             let rows: Vec<Vec<f64>> = (0..ROWS).map(|q| data(n + 3 * q)).collect();

@@ -625,7 +625,7 @@ mod avx2_dots {
 
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn f64_rows(rows: [&[f64]; 4], v: &[f64]) -> [f64; 4] {
-        if super::use_avx512() {
+        if crate::simd::avx512() {
             // SAFETY: AVX-512F was detected.
             return unsafe { f64_rows_avx512(rows, v) };
         }
@@ -1013,24 +1013,13 @@ fn int_rows<T: Elem>(f: &Flat, l: &[T], r: &[T], b: usize, t: usize, dots: bool,
 /// vectors change the speed, never the bits.
 #[cfg(target_arch = "x86_64")]
 fn use_avx2() -> bool {
-    !FORCE_BASELINE.load(Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx2")
+    !FORCE_BASELINE.load(Ordering::Relaxed) && crate::simd::avx2()
 }
 
 #[doc(hidden)]
 /// Forces the baseline (non-AVX2) loops, so tests can check that both give the same
 /// bits.
 pub static FORCE_BASELINE: AtomicBool = AtomicBool::new(false);
-
-/// Whether the AVX2 builds of the f64 dot products hand four rows to AVX-512.
-#[cfg(target_arch = "x86_64")]
-fn use_avx512() -> bool {
-    !FORCE_AVX2.load(Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx512f")
-}
-
-#[doc(hidden)]
-/// Keeps the f64 dot products in AVX2 where AVX-512 is there, so tests can check that
-/// both give the same bits.
-pub static FORCE_AVX2: AtomicBool = AtomicBool::new(false);
 
 /// Small products (`gemm`'s per-call overhead would dominate): per element, one
 /// canonical block over strided operands — the interpreter's order, so its bits.

@@ -44,3 +44,4 @@ pub mod program;
 pub mod reference;
 pub mod rewrite;
 pub mod rowpass;
+pub mod simd;

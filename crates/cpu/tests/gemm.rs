@@ -11,9 +11,8 @@ mod inputs;
 
 use std::sync::atomic::Ordering;
 
-use nabla_cpu::gemm::{
-    dot_general, planned_copies, Copies, FORCE_AVX2, FORCE_BASELINE, SMALL_WORK,
-};
+use nabla_cpu::gemm::{dot_general, planned_copies, Copies, FORCE_BASELINE, SMALL_WORK};
+use nabla_cpu::simd::FORCE_NARROW;
 use nabla_ir::dtype::numel;
 use nabla_ir::{Array, DType, Data, Prim};
 use proptest::prelude::*;
@@ -616,9 +615,9 @@ fn wider_simd_does_not_change_the_bits() {
         for dtype in [DType::F64, DType::F32, DType::I32] {
             let (l, r) = (random(ls, dtype, &mut rng), random(rs, dtype, &mut rng));
             let wide = ax.cpu(&l, &r, 2);
-            FORCE_AVX2.store(true, Ordering::Relaxed);
+            FORCE_NARROW.store(true, Ordering::Relaxed);
             let avx2 = ax.cpu(&l, &r, 2);
-            FORCE_AVX2.store(false, Ordering::Relaxed);
+            FORCE_NARROW.store(false, Ordering::Relaxed);
             FORCE_BASELINE.store(true, Ordering::Relaxed);
             let base = ax.cpu(&l, &r, 2);
             FORCE_BASELINE.store(false, Ordering::Relaxed);
