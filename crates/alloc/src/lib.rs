@@ -12,12 +12,18 @@
 //! purge, and none gives exact-size recycling with a hard cap on idle bytes.
 //!
 //! The idle blocks are bounded ([`MAX_IDLE_BYTES`], [`SLOTS`] blocks); a block that
-//! does not fit is unmapped at once. This crate is the only place outside the backends'
+//! does not fit is unmapped at once.
+//!
+//! Smaller blocks (a row pass's per-row values, a reduction's partial sums) stay with the
+//! system allocator, but with glibc's defaults it too hands them back and faults them in
+//! again every call: it trims the heap's top once more than 128 KiB there is free, and
+//! maps blocks over 128 KiB on their own. So on first use the pool raises both
+//! thresholds (see [`SYSTEM_TRIM_THRESHOLD`]). This crate is the only place outside the backends'
 //! JIT and GPU modules with `unsafe` code: it is an allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Blocks at least this large come from the pool; smaller ones from the system.
@@ -30,6 +36,10 @@ const ROUND_TO_HUGE: usize = 8 << 20;
 pub const SLOTS: usize = 32;
 /// At most this many idle bytes are kept.
 pub const MAX_IDLE_BYTES: usize = 2 << 30;
+/// Free bytes the system allocator may keep at its heap's top before returning them.
+/// W7's row pass frees about 0.5 MB of blocks under 1 MiB per call; with glibc's
+/// 128 KiB default it faulted about 60 pages back in per call (11 % of the call).
+pub const SYSTEM_TRIM_THRESHOLD: usize = 64 << 20;
 
 /// The allocator. Install it in a program with
 /// `#[global_allocator] static ALLOC: nabla_alloc::PoolAlloc = nabla_alloc::PoolAlloc;`.
@@ -49,6 +59,7 @@ pub struct Stats {
 }
 
 static MAPPED: AtomicUsize = AtomicUsize::new(0);
+static SYSTEM_TUNED: AtomicBool = AtomicBool::new(false);
 static REUSED: AtomicUsize = AtomicUsize::new(0);
 static UNMAPPED: AtomicUsize = AtomicUsize::new(0);
 
@@ -92,6 +103,28 @@ impl PoolAlloc {
         }
         idle.len = 0;
         idle.bytes = 0;
+    }
+}
+
+/// Keeps the system allocator's freed blocks in its heap (glibc; elsewhere nothing to
+/// do): everything under [`LARGE`] comes from the heap, never a mapping of its own, and
+/// up to [`SYSTEM_TRIM_THRESHOLD`] free bytes stay at the top. Runs once, on the pool's
+/// first request; a second thread racing it only repeats the same settings.
+#[inline]
+fn tune_system_heap() {
+    if SYSTEM_TUNED.load(Ordering::Relaxed) {
+        return;
+    }
+    SYSTEM_TUNED.store(true, Ordering::Relaxed);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let as_int = |v: usize| libc::c_int::try_from(v).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `mallopt` only changes glibc's own parameters (it takes the arena
+        // lock) and allocates nothing through this allocator.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, as_int(LARGE));
+            libc::mallopt(libc::M_TRIM_THRESHOLD, as_int(SYSTEM_TRIM_THRESHOLD));
+        }
     }
 }
 
@@ -211,6 +244,7 @@ fn alloc_large(size: usize, zeroed: bool) -> *mut u8 {
 // the layout; everything else is the system allocator's.
 unsafe impl GlobalAlloc for PoolAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        tune_system_heap();
         if pooled(&layout) {
             alloc_large(layout.size(), false)
         } else {
@@ -220,6 +254,7 @@ unsafe impl GlobalAlloc for PoolAlloc {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        tune_system_heap();
         if pooled(&layout) {
             alloc_large(layout.size(), true)
         } else {
