@@ -102,6 +102,7 @@ pub struct CompiledKernel {
     jit: JitKernel,
     lanes: usize,
     reduce: Option<ReduceShape>,
+    folds: bool,
 }
 
 /// The work decomposition of a reduce kernel.
@@ -124,6 +125,12 @@ impl CompiledKernel {
     /// Elements per inner-loop step: 1 for scalar code, 2 or 4 for vector loops.
     pub fn lanes(&self) -> usize {
         self.lanes
+    }
+
+    /// Whether its sums of whole rows call the host's wide-vector folds
+    /// ([`crate::fold::fold4_sums_f64`]) rather than running its own loop.
+    pub fn folds_rows(&self) -> bool {
+        self.folds
     }
 
     /// The work decomposition for reduce kernels (`None` for store kernels).
@@ -170,6 +177,7 @@ pub fn compile_with(kernel: &Kernel, options: &Options) -> Result<CompiledKernel
         Err(_) if widest > 1 => (build(kernel, &plan, 1, None, options.math, footprint)?, 1),
         Err(e) => return Err(e),
     };
+    let ((jit, folds), lanes) = jit;
     let reduce = plan.reduce.map(|r| ReduceShape {
         results: r.results,
         k: r.k,
@@ -177,9 +185,10 @@ pub fn compile_with(kernel: &Kernel, options: &Options) -> Result<CompiledKernel
     });
     Ok(CompiledKernel {
         kernel: kernel.clone(),
-        jit: jit.0,
-        lanes: jit.1,
+        jit,
+        lanes,
         reduce,
+        folds,
     })
 }
 
@@ -1578,11 +1587,11 @@ fn build(
     across: Option<&(Plan, usize)>,
     math: Math,
     footprint: Footprint,
-) -> Result<JitKernel> {
+) -> Result<(JitKernel, bool)> {
     let mut symbols: Vec<(&'static str, *const u8)> =
         libcall::all().iter().map(|l| (l.name, l.addr)).collect();
     symbols.push((cipher::SYMBOL, cipher::nabla_threefry_run as *const u8));
-    symbols.push((fold::SYMBOL4_F64, fold::nabla_fold4_f64 as *const u8));
+    symbols.push((fold::SYMBOL4_F64, fold::nabla_fold4_sums_f64 as *const u8));
     let mut session = JitSession::new(&symbols)?;
     let module = session.module();
     let ptr = module.target_config().pointer_type();
@@ -1597,6 +1606,7 @@ fn build(
     ctx.func.name = UserFuncName::user(0, id.as_u32());
     let mut fctx = FunctionBuilderContext::new();
     let config = module.target_config();
+    let folds;
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let mut g = Gen::new(b, module, math);
@@ -1649,13 +1659,14 @@ fn build(
         g.b.switch_to_block(exit);
         g.b.ins().return_(&[]);
         g.b.seal_all_blocks();
+        folds = g.calls(fold::SYMBOL4_F64);
         g.finish(config);
     }
     let module = session.module();
     module
         .define_function(id, &mut ctx)
         .map_err(|e| CpuError::internal(format!("compiling a kernel: {e:?}")))?;
-    session.finish(id, footprint)
+    Ok((session.finish(id, footprint)?, folds))
 }
 
 /// Loops over rows, then over the inner axis (vector steps, then a scalar tail),
@@ -1870,16 +1881,23 @@ impl Reduction<'_, '_> {
     fn store_results(&self, g: &mut Gen, item: Value) -> Result<()> {
         let partials = self.combine(g)?;
         for (o, &p) in partials.iter().enumerate() {
-            let d = self.outs[o].1;
-            let off = g.b.ins().imul_imm_s(item, size(d));
-            let addr = g.b.ins().iadd(self.cx.outs[o], off);
-            g.store(d, addr, p);
+            self.store_result(g, o, item, p);
         }
         Ok(())
     }
 
+    /// Stores `value` as output `o`'s result of work item `item`.
+    fn store_result(&self, g: &mut Gen, o: usize, item: Value, value: Value) {
+        let d = self.outs[o].1;
+        let off = g.b.ins().imul_imm_s(item, size(d));
+        let addr = g.b.ins().iadd(self.cx.outs[o], off);
+        g.store(d, addr, value);
+    }
+
     /// Results `item..item + fold::ROWS`, each a whole row of `k` elements (one
-    /// block), folded together (see [`crate::fold::fold4_f64`]) and stored.
+    /// block), folded together and combined (see [`crate::fold::fold4_sums_f64`]:
+    /// bitwise what [`Self::store_results`] stores from the kernel's own lanes) and
+    /// stored.
     fn fold_rows(&self, g: &mut Gen, f: FoldPlan, item: Value, k: usize) -> Result<()> {
         let cx = self.cx;
         let plan = cx.plan;
@@ -1889,7 +1907,7 @@ impl Reduction<'_, '_> {
         };
         let scales = slot(g, fold::ROWS * 8);
         let rows = slot(g, fold::ROWS * 8);
-        let out = slot(g, fold::ROWS * LANES * 8);
+        let sums = slot(g, fold::ROWS * 8);
         for q in 0..fold::ROWS {
             let at = g.b.ins().iadd_imm_s(item, q as i64);
             let idx = Cx::unflatten(g, at, &plan.dims[..plan.nres]);
@@ -1910,24 +1928,16 @@ impl Reduction<'_, '_> {
             g.b.ins().stack_addr(I64, scales, 0),
             g.b.ins().stack_addr(I64, rows, 0),
             count,
-            g.b.ins().stack_addr(I64, out, 0),
+            g.b.ins().stack_addr(I64, sums, 0),
         ];
         g.call_void(fold::SYMBOL4_F64, &[I32, I64, I64, I64, I64], &args)?;
-        let Accs::Fixed { scalars, .. } = &self.accs else {
-            return Err(CpuError::internal("a folded sum without fixed lanes"));
-        };
-        let lanes = scalars
-            .first()
-            .ok_or_else(|| CpuError::internal("a folded sum without an output"))?;
+        if self.outs.len() != 1 {
+            return Err(CpuError::internal("a folded sum with other outputs"));
+        }
         for q in 0..fold::ROWS {
-            for (lane, &var) in lanes.iter().enumerate() {
-                let v =
-                    g.b.ins()
-                        .stack_load(I64, F64, out, ((q * LANES + lane) * 8) as i32);
-                g.b.def_var(var, v);
-            }
+            let v = g.b.ins().stack_load(I64, F64, sums, (q * 8) as i32);
             let at = g.b.ins().iadd_imm_s(item, q as i64);
-            self.store_results(g, at)?;
+            self.store_result(g, 0, at, v);
         }
         Ok(())
     }

@@ -15,12 +15,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nabla_ir::canonical::LANES;
+use nabla_ir::canonical::{self, LANES};
 
 use crate::simd;
 
-/// The symbol compiled kernels call [`nabla_fold4_f64`] by.
-pub(crate) const SYMBOL4_F64: &str = "nabla_fold4_f64";
+/// The symbol compiled kernels call [`nabla_fold4_sums_f64`] by.
+pub(crate) const SYMBOL4_F64: &str = "nabla_fold4_sums_f64";
 
 /// Rows [`fold4_f64`] folds at once: one row's lanes are one chain of dependent adds
 /// (each lane sums its elements in order), so a row alone waits on the adds'
@@ -105,36 +105,55 @@ pub fn fold4_f64(term: Term, c: [f64; ROWS], x: [&[f64]; ROWS]) -> [[f64; LANES]
     #[cfg(target_arch = "x86_64")]
     if simd::avx512() {
         let mut lanes = [[0.0; LANES]; ROWS];
-        // SAFETY: AVX-512F was detected, and every row holds at least `n` elements.
-        unsafe { wide::f64x4_avx512(term, c, x, n, &mut lanes) };
+        // SAFETY: AVX-512F was detected, and every row holds at least `n` elements;
+        // each row's 8 lanes are stored into its 8-lane array.
+        unsafe {
+            let acc = wide::f64x4_avx512(term, c, x, n);
+            for (q, row) in lanes.iter_mut().enumerate() {
+                std::arch::x86_64::_mm512_storeu_pd(row.as_mut_ptr(), acc[q]);
+            }
+        }
         return lanes;
     }
     std::array::from_fn(|q| fold_f64(term, c[q], &x[q][..n]))
 }
 
-/// Called by compiled kernels: [`fold4_f64`] of `count` elements at each of the
-/// [`ROWS`] addresses at `x`, scaled by the values at `c`, the lanes written to the
-/// `ROWS · 8` at `lanes`, row by row.
-pub(crate) extern "C" fn nabla_fold4_f64(
+/// The canonical sums of [`fold4_f64`]'s lanes, row by row: what a compiled sum
+/// stores for each of the rows (`nabla_ir::canonical::combine_lanes` of its lanes).
+/// With AVX-512 the lanes never leave the registers.
+pub fn fold4_sums_f64(term: Term, c: [f64; ROWS], x: [&[f64]; ROWS]) -> [f64; ROWS] {
+    let n = x.iter().map(|r| r.len()).min().unwrap_or(0);
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx512() {
+        // SAFETY: AVX-512F was detected, and every row holds at least `n` elements.
+        return unsafe { wide::f64x4_sums_avx512(term, c, x, n) };
+    }
+    fold4_f64(term, c, x).map(|lanes| canonical::combine_lanes(&lanes, |a, b| a + b))
+}
+
+/// Called by compiled kernels: [`fold4_sums_f64`] of `count` elements at each of the
+/// [`ROWS`] addresses at `x`, scaled by the values at `c`, the sums written to the
+/// `ROWS` at `sums`.
+pub(crate) extern "C" fn nabla_fold4_sums_f64(
     term: u32,
     c: *const f64,
     x: *const *const f64,
     count: u64,
-    lanes: *mut f64,
+    sums: *mut f64,
 ) {
     let count = usize::try_from(count).unwrap_or(0);
     // SAFETY: kernels pass a buffer of their stack frame with `ROWS` scales, one
     // with the addresses of `ROWS` input rows that each hold `count` elements, and
-    // a `ROWS · 8`-element buffer for the lanes; nothing else uses them meanwhile.
+    // a `ROWS`-element buffer for the sums; nothing else uses them meanwhile.
     let (c, x, out) = unsafe {
         let ptrs = &*x.cast::<[*const f64; ROWS]>();
         (
             *c.cast::<[f64; ROWS]>(),
             ptrs.map(|p| std::slice::from_raw_parts(p, count)),
-            &mut *lanes.cast::<[[f64; LANES]; ROWS]>(),
+            &mut *sums.cast::<[f64; ROWS]>(),
         )
     };
-    *out = fold4_f64(Term::from_code(term), c, x);
+    *out = fold4_sums_f64(Term::from_code(term), c, x);
 }
 
 /// The vector paths.
@@ -146,8 +165,8 @@ mod wide {
 
     use super::Term;
 
-    /// Four rows' first `n` elements at once, each into its own accumulator, the last
-    /// part group masked.
+    /// Four rows' first `n` elements at once, each into its own accumulator (a row's
+    /// 8 lanes), the last part group masked.
     ///
     /// # Safety
     /// AVX-512F must be there, and every row must hold at least `n` elements.
@@ -157,49 +176,101 @@ mod wide {
         c: [f64; super::ROWS],
         x: [&[f64]; super::ROWS],
         n: usize,
-        lanes: &mut [[f64; LANES]; super::ROWS],
-    ) {
-        let full = n / LANES * LANES;
-        let cv = c.map(|c| _mm512_set1_pd(c));
-        let term_of = |q: usize, mut v: __m512d| {
-            if term.scaled() {
-                v = _mm512_mul_pd(cv[q], v);
+    ) -> [__m512d; super::ROWS] {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { by_term(term, c, x, n) }
+    }
+
+    /// [`f64x4_avx512`]'s rows combined into their canonical sums, in registers.
+    ///
+    /// # Safety
+    /// As [`f64x4_avx512`].
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn f64x4_sums_avx512(
+        term: Term,
+        c: [f64; super::ROWS],
+        x: [&[f64]; super::ROWS],
+        n: usize,
+    ) -> [f64; super::ROWS] {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { crate::simd::canonical_sums4_f64(by_term(term, c, x, n)) }
+    }
+
+    /// [`lanes4`] for `term`, each term its own loop.
+    ///
+    /// # Safety
+    /// As [`f64x4_avx512`]; inlined only into functions that enable AVX-512F.
+    #[inline(always)]
+    unsafe fn by_term(
+        term: Term,
+        c: [f64; super::ROWS],
+        x: [&[f64]; super::ROWS],
+        n: usize,
+    ) -> [__m512d; super::ROWS] {
+        // SAFETY (every arm): the caller's promise, passed on.
+        unsafe {
+            match term {
+                Term::Plain => lanes4::<false, false>(c, x, n),
+                Term::Square => lanes4::<false, true>(c, x, n),
+                Term::Scaled => lanes4::<true, false>(c, x, n),
+                Term::ScaledSquare => lanes4::<true, true>(c, x, n),
             }
-            if term.squared() {
-                v = _mm512_mul_pd(v, v);
-            }
-            v
-        };
-        let mut acc = [_mm512_setzero_pd(); super::ROWS];
-        let mut p = 0;
-        while p < full {
-            for q in 0..super::ROWS {
-                // SAFETY: `p + 8 <= full <= n <= x[q].len()` (the caller's promise).
-                let v = unsafe { _mm512_loadu_pd(x[q].as_ptr().add(p)) };
-                acc[q] = _mm512_add_pd(acc[q], term_of(q, v));
-            }
-            p += LANES;
-        }
-        // The last part group: lane `l` takes element `full + l` for `l < n - full`,
-        // its next in order, as a masked add; the other lanes keep their sums.
-        let rest = n - full;
-        if rest > 0 {
-            let mask: __mmask8 = (1u8 << rest) - 1;
-            for q in 0..super::ROWS {
-                // SAFETY: the masked load reads only elements `full..n`, which are
-                // in `x[q]` (the caller's promise).
-                let v = unsafe { _mm512_maskz_loadu_pd(mask, x[q].as_ptr().add(full)) };
-                acc[q] = _mm512_mask_add_pd(acc[q], mask, acc[q], term_of(q, v));
-            }
-        }
-        for q in 0..super::ROWS {
-            // SAFETY: 8 lanes stored into an 8-lane array.
-            unsafe { _mm512_storeu_pd(lanes[q].as_mut_ptr(), acc[q]) };
         }
     }
 
-    /// Folds the leading whole groups of 8 elements of `x` into `lanes` and returns
-    /// how many elements it took; the caller folds the rest.
+    /// The loop of [`f64x4_avx512`] for one term: `c · x` if `SCALED`, then squared
+    /// if `SQUARED`, added into the row's lanes.
+    ///
+    /// # Safety
+    /// As [`f64x4_avx512`]; inlined only into functions that enable AVX-512F.
+    #[inline(always)]
+    unsafe fn lanes4<const SCALED: bool, const SQUARED: bool>(
+        c: [f64; super::ROWS],
+        x: [&[f64]; super::ROWS],
+        n: usize,
+    ) -> [__m512d; super::ROWS] {
+        let full = n / LANES * LANES;
+        // SAFETY (whole body): AVX-512F is there (the caller's promise), which is all
+        // the register intrinsics need; the loads are justified where they are.
+        unsafe {
+            let cv = c.map(|c| _mm512_set1_pd(c));
+            let term_of = |q: usize, mut v: __m512d| {
+                if SCALED {
+                    v = _mm512_mul_pd(cv[q], v);
+                }
+                if SQUARED {
+                    v = _mm512_mul_pd(v, v);
+                }
+                v
+            };
+            let mut acc = [_mm512_setzero_pd(); super::ROWS];
+            let mut p = 0;
+            while p < full {
+                for q in 0..super::ROWS {
+                    // `p + 8 <= full <= n <= x[q].len()` (the caller's promise).
+                    let v = _mm512_loadu_pd(x[q].as_ptr().add(p));
+                    acc[q] = _mm512_add_pd(acc[q], term_of(q, v));
+                }
+                p += LANES;
+            }
+            // The last part group: lane `l` takes element `full + l` for `l < n - full`,
+            // its next in order, as a masked add; the other lanes keep their sums.
+            let rest = n - full;
+            if rest > 0 {
+                let mask: __mmask8 = (1u8 << rest) - 1;
+                for q in 0..super::ROWS {
+                    // The masked load reads only elements `full..n`, which are in
+                    // `x[q]` (the caller's promise).
+                    let v = _mm512_maskz_loadu_pd(mask, x[q].as_ptr().add(full));
+                    acc[q] = _mm512_mask_add_pd(acc[q], mask, acc[q], term_of(q, v));
+                }
+            }
+            acc
+        }
+    }
+
+    /// Sums the leading whole groups of 8 elements of `x` into `lanes` (from zero) and
+    /// returns how many elements it took; the caller folds the rest.
     ///
     /// # Safety
     /// AVX2 must be there.
@@ -212,13 +283,7 @@ mod wide {
     ) -> usize {
         let full = x.len() / LANES * LANES;
         let cv = _mm256_set1_pd(c);
-        // SAFETY: two halves of 4 lanes read from an 8-lane array.
-        let (mut lo, mut hi) = unsafe {
-            (
-                _mm256_loadu_pd(lanes.as_ptr()),
-                _mm256_loadu_pd(lanes.as_ptr().add(4)),
-            )
-        };
+        let (mut lo, mut hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
         let term_of = |mut v: __m256d| {
             if term.scaled() {
                 v = _mm256_mul_pd(cv, v);
@@ -320,29 +385,53 @@ mod tests {
     }
 
     #[test]
-    fn the_entry_writes_every_row_s_eight_lanes() {
+    fn four_rows_sums_are_the_canonical_combination_of_their_lanes() {
+        let _serial = simd::NARROW_TESTS.lock();
+        let terms = [Term::Plain, Term::Square, Term::Scaled, Term::ScaledSquare];
+        for n in [0, 1, 8, 13, 100, 1003] {
+            let rows: Vec<Vec<f64>> = (0..ROWS).map(|q| data(n + 5 * q + 1)).collect();
+            let x: [&[f64]; ROWS] = std::array::from_fn(|q| &rows[q][q + 1..q + 1 + n]);
+            let c = [-2.5, 1e-3, 0.0, 7.0];
+            for term in terms {
+                for narrow in [false, true] {
+                    FORCE_NARROW.store(narrow, Ordering::Relaxed);
+                    let got = fold4_sums_f64(term, c, x);
+                    for q in 0..ROWS {
+                        let mut lanes = [0.0; LANES];
+                        scalar_f64(term, c[q], x[q], 0, &mut lanes);
+                        let want = canonical::combine_lanes(&lanes, |a, b| a + b);
+                        assert!(
+                            same(&[got[q]], &[want]),
+                            "{term:?} n {n} row {q} narrow {narrow}: {} vs {want}",
+                            got[q]
+                        );
+                    }
+                }
+                FORCE_NARROW.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn the_entry_writes_every_row_s_sum() {
         let rows: Vec<Vec<f64>> = (0..ROWS)
             .map(|q| (0..19).map(|v| (v + q) as f64).collect())
             .collect();
         let ptrs: [*const f64; ROWS] = std::array::from_fn(|q| rows[q].as_ptr());
         let c = [1.0, 2.0, -1.0, 0.5];
-        let mut lanes = [f64::NAN; ROWS * LANES];
-        nabla_fold4_f64(
+        let mut sums = [f64::NAN; ROWS];
+        nabla_fold4_sums_f64(
             Term::ScaledSquare as u32,
             c.as_ptr(),
             ptrs.as_ptr(),
             19,
-            lanes.as_mut_ptr(),
+            sums.as_mut_ptr(),
         );
-        // Lane l of row q sums (c·x)² of elements l, l + 8 (and l + 16 for l < 3).
+        // Small integers and halves: every order of adding them is exact, so the sum
+        // of (c·x)² over the row is the sum whatever the tree.
         for q in 0..ROWS {
-            for l in 0..LANES {
-                let want: f64 = (l..19)
-                    .step_by(8)
-                    .map(|p| (c[q] * rows[q][p]).powi(2))
-                    .sum();
-                assert_eq!(lanes[q * LANES + l], want, "row {q} lane {l}");
-            }
+            let want: f64 = rows[q].iter().map(|&v| (c[q] * v).powi(2)).sum();
+            assert_eq!(sums[q], want, "row {q}");
         }
     }
 }

@@ -697,31 +697,8 @@ mod avx2_dots {
                 }
             }
         }
-        // `((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))` for the four rows at once,
-        // the lower lane always the left operand. Adjacent lanes first: rows a and b
-        // interleave into [a01 b01 a23 b23 a45 b45 a67 b67], c and d likewise.
-        let ab = _mm512_add_pd(
-            _mm512_unpacklo_pd(acc[0], acc[1]),
-            _mm512_unpackhi_pd(acc[0], acc[1]),
-        );
-        let cd = _mm512_add_pd(
-            _mm512_unpacklo_pd(acc[2], acc[3]),
-            _mm512_unpackhi_pd(acc[2], acc[3]),
-        );
-        // Then pairs of those, 128-bit pieces apart: [a0123 b0123 a4567 b4567 c0123 ..].
-        let quads = _mm512_add_pd(
-            _mm512_shuffle_f64x2::<0b10_00_10_00>(ab, cd),
-            _mm512_shuffle_f64x2::<0b11_01_11_01>(ab, cd),
-        );
-        // Then the halves: [a b c d] in the low four lanes.
-        let sums = _mm512_add_pd(
-            _mm512_shuffle_f64x2::<0b10_00_10_00>(quads, quads),
-            _mm512_shuffle_f64x2::<0b11_01_11_01>(quads, quads),
-        );
-        let mut out = [0.0; 4];
-        // SAFETY: 4 lanes stored into a 4-element array.
-        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), _mm512_castpd512_pd256(sums)) };
-        out
+        // SAFETY: AVX-512F was detected (the caller's promise).
+        unsafe { crate::simd::canonical_sums4_f64(acc) }
     }
 
     #[target_feature(enable = "avx2")]

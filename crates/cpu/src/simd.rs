@@ -37,3 +37,40 @@ pub(crate) fn avx512() -> bool {
         false
     }
 }
+
+/// Four rows' canonical sums from their 8 lanes each, in registers:
+/// `((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))` per row (the order of
+/// `nabla_ir::canonical::combine_lanes`), the lower lane always the left operand.
+///
+/// # Safety
+/// AVX-512F must be there.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) unsafe fn canonical_sums4_f64(acc: [std::arch::x86_64::__m512d; 4]) -> [f64; 4] {
+    use std::arch::x86_64::*;
+    // Adjacent lanes first: rows a and b interleave into
+    // [a01 b01 a23 b23 a45 b45 a67 b67], c and d likewise.
+    let ab = _mm512_add_pd(
+        _mm512_unpacklo_pd(acc[0], acc[1]),
+        _mm512_unpackhi_pd(acc[0], acc[1]),
+    );
+    let cd = _mm512_add_pd(
+        _mm512_unpacklo_pd(acc[2], acc[3]),
+        _mm512_unpackhi_pd(acc[2], acc[3]),
+    );
+    // Then pairs of those, 128-bit pieces apart: [a0123 b0123 a4567 b4567 c0123 ..].
+    let quads = _mm512_add_pd(
+        _mm512_shuffle_f64x2::<0b10_00_10_00>(ab, cd),
+        _mm512_shuffle_f64x2::<0b11_01_11_01>(ab, cd),
+    );
+    // Then the halves: [a b c d] in the low four lanes.
+    let sums = _mm512_add_pd(
+        _mm512_shuffle_f64x2::<0b10_00_10_00>(quads, quads),
+        _mm512_shuffle_f64x2::<0b11_01_11_01>(quads, quads),
+    );
+    let mut out = [0.0; 4];
+    // SAFETY: 4 lanes stored into a 4-element array.
+    unsafe { _mm256_storeu_pd(out.as_mut_ptr(), _mm512_castpd512_pd256(sums)) };
+    out
+}

@@ -483,10 +483,11 @@ fn term_sum_kernel(rows: usize, cols: usize, d: DType, term: usize) -> Kernel {
 
 #[test]
 fn folded_sums_match_their_loops_and_the_interpreter() {
-    // Sums over one axis of x, x², c·x and (c·x)² take each block's lanes from the
-    // wide-vector folds, four whole rows at a time where rows fit a block: rows
-    // around the group size, row lengths around 8 and the block, full sums, and the
-    // same bits with the kernels' own loops.
+    // Sums over one axis of x, x², c·x and (c·x)² of f64 rows that fit a block call
+    // the wide-vector folds (where the host has AVX-512), four whole rows at a time:
+    // rows around the group size, row lengths around 8 and the block, and the same
+    // bits with the kernels' own loops. Rows longer than a block, and f32, are there
+    // as sums the folds must leave to the loops.
     let shapes = [
         (0, 100),
         (0, 4096 * 2 + 13),
@@ -498,6 +499,10 @@ fn folded_sums_match_their_loops_and_the_interpreter() {
         (6, 4096 + 5),
         (13, 257),
     ];
+    #[cfg(target_arch = "x86_64")]
+    let wide = std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let wide = false;
     for d in [DType::F64, DType::F32] {
         for (rows, cols) in shapes {
             for term in 0..5 {
@@ -508,6 +513,14 @@ fn folded_sums_match_their_loops_and_the_interpreter() {
                 for inline in [false, true] {
                     nabla_cpu::fold::FORCE_INLINE
                         .store(inline, std::sync::atomic::Ordering::Relaxed);
+                    let folds = compile(&k)
+                        .unwrap_or_else(|e| panic!("compiling: {e}"))
+                        .folds_rows();
+                    let want = wide && !inline && d == DType::F64 && (32..=4096).contains(&cols);
+                    assert_eq!(
+                        folds, want,
+                        "{d} term {term} over [{rows}, {cols}], inline {inline}: folds"
+                    );
                     check_with(
                         &format!("{d} term {term} over [{rows}, {cols}], inline {inline}"),
                         &k,

@@ -186,6 +186,11 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// Whether the function calls `symbol`.
+    pub fn calls(&self, symbol: &str) -> bool {
+        self.calls.contains_key(symbol)
+    }
+
     /// Ends the function.
     pub fn finish(self, config: cranelift_codegen::isa::TargetFrontendConfig) {
         self.b.finalize(config);
