@@ -73,8 +73,8 @@ pub(super) fn kernel(cx: &mut Vx, x: Value, xlo: Option<Value>) -> Reduced {
     let d = cx.sub(hi, r);
     let c = cx.sub(d, lo);
     let q = match cx.prec {
-        Prec::F64 => cx.horner(r, &Q_F64),
-        Prec::F32 => cx.horner(r, &Q_F32),
+        Prec::F64 => cx.estrin_horner(r, &Q_F64, 3),
+        Prec::F32 => cx.estrin_horner(r, &Q_F32, 3),
     };
     let rr = cx.mul(r, r);
     // expm1(r + c) ≈ expm1(r) + c e^r, and c e^r ≈ c + c r at this size.
@@ -107,8 +107,7 @@ pub(super) fn finish_expm1(cx: &mut Vx, red: &Reduced) -> Value {
 /// `2^-k expm1` as an unevaluated sum `s + low`.
 fn expm1_pair(cx: &mut Vx, red: &Reduced) -> (Value, Value) {
     // For k >= 54, 1 - 2^-k rounds to 1 anyway; the cap keeps 2^-k normal.
-    let kk = cx.f(60.0);
-    let kk = cx.min(red.k, kk);
+    let kk = cx.at_most(red.k, 60.0);
     let nk = cx.neg(kk);
     let p = cx.pow2i(nk);
     let c1 = cx.rsubc(1.0, p);
@@ -122,10 +121,8 @@ fn expm1_pair(cx: &mut Vx, red: &Reduced) -> (Value, Value) {
 }
 
 fn clamp(cx: &mut Vx, x: Value, lo: f64, hi: f64) -> Value {
-    let h = cx.f(hi);
-    let x = cx.min(x, h);
-    let l = cx.f(lo);
-    cx.max(x, l)
+    let x = cx.at_most(x, hi);
+    cx.at_least(x, lo)
 }
 
 pub(super) fn exp(cx: &mut Vx, x: Value) -> Value {

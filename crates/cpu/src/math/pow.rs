@@ -46,10 +46,8 @@ pub(super) fn pow(cx: &mut Vx, x: Value, y: Value) -> Value {
     let ysmall = cx.ltc(ay0, 8.452712498170644e270); // 2^900
     let inrange = cx.and(inrange, ysmall);
     let pl = cx.sel(inrange, pl, zero);
-    let hi = cx.f(710.0);
-    let ph = cx.min(ph, hi);
-    let lo = cx.f(-746.0);
-    let ph = cx.max(ph, lo);
+    let ph = cx.at_most(ph, 710.0);
+    let ph = cx.at_least(ph, -746.0);
     let red = exp::kernel(cx, ph, Some(pl));
     let r = exp::finish_exp(cx, &red, 0.0);
 

@@ -113,6 +113,20 @@ impl<'a, 'f> Vx<'a, 'f> {
         self.b.ins().sqrt(a)
     }
     /// Minimum; NaN if either operand is NaN.
+    /// `min(x, c)` with a NaN `x` kept (it compares false): a compare and a select,
+    /// where `fmin`'s NaN-propagating lowering is several dependent instructions (at
+    /// the head of every exponential's chain, that made `exp` twice as slow).
+    pub fn at_most(&mut self, x: Value, c: f64) -> Value {
+        let above = self.gtc(x, c);
+        let c = self.f(c);
+        self.sel(above, c, x)
+    }
+    /// `max(x, c)` with a NaN `x` kept, as [`Self::at_most`].
+    pub fn at_least(&mut self, x: Value, c: f64) -> Value {
+        let below = self.ltc(x, c);
+        let c = self.f(c);
+        self.sel(below, c, x)
+    }
     pub fn min(&mut self, a: Value, b: Value) -> Value {
         self.b.ins().fmin(a, b)
     }
@@ -166,6 +180,44 @@ impl<'a, 'f> Vx<'a, 'f> {
             p = self.mad(p, x, c);
         }
         p
+    }
+
+    /// The same polynomial as [`Self::horner`] (`coeffs` from the highest degree down),
+    /// its `horner_tail` lowest coefficients by Horner's scheme and the rest by
+    /// Estrin's: pairs `a + b·x`, then pairs of those with `x²`, with `x⁴`… Estrin's
+    /// chain of dependent operations grows with the log of the degree instead of the
+    /// degree, which is what bounds a long polynomial in a vector loop (each
+    /// iteration's chain is longer than the out-of-order window can overlap); the
+    /// last Horner steps keep the rounding of the terms that dominate the value.
+    pub fn estrin_horner(&mut self, x: Value, coeffs: &[f64], horner_tail: usize) -> Value {
+        let split = coeffs.len().saturating_sub(horner_tail).max(1);
+        let mut p = self.estrin(x, &coeffs[..split]);
+        for &c in &coeffs[split..] {
+            let c = self.f(c);
+            p = self.mad(p, x, c);
+        }
+        p
+    }
+
+    /// [`Self::horner`]'s polynomial by Estrin's scheme alone (see
+    /// [`Self::estrin_horner`]).
+    pub fn estrin(&mut self, x: Value, coeffs: &[f64]) -> Value {
+        let mut terms: Vec<Value> = coeffs.iter().rev().map(|&c| self.f(c)).collect();
+        let mut power = x;
+        while terms.len() > 1 {
+            let pairs: Vec<Value> = terms
+                .chunks(2)
+                .map(|pair| match *pair {
+                    [lo, hi] => self.mad(hi, power, lo),
+                    _ => pair[0],
+                })
+                .collect();
+            terms = pairs;
+            if terms.len() > 1 {
+                power = self.mul(power, power);
+            }
+        }
+        terms[0]
     }
 
     /// Horner's scheme over per-lane coefficients.
