@@ -579,7 +579,7 @@ struct Cx<'k> {
 /// An f64 sum over the inner axis (the only one reduced) of `x`, `x²`, `c·x` or
 /// `(c·x)²` per element: `x` a row of input `input` with unit stride, `c` an invariant
 /// node. Rows that fit a block are folded [`crate::fold::ROWS`] at a time in AVX-512
-/// ([`crate::fold::fold4_f64`]) instead of one by one in the kernel's 128-bit loop,
+/// ([`crate::fold::fold4_sums_f64`]) instead of one by one in the kernel's 128-bit loop,
 /// whose sum of a short row waits on its adds' latency; the lanes are bitwise the
 /// loop's.
 #[derive(Clone, Copy, Debug)]
@@ -1659,7 +1659,7 @@ fn build(
         g.b.switch_to_block(exit);
         g.b.ins().return_(&[]);
         g.b.seal_all_blocks();
-        folds = g.calls(fold::SYMBOL4_F64);
+        folds = g.has_call(fold::SYMBOL4_F64);
         g.finish(config);
     }
     let module = session.module();
@@ -1899,6 +1899,9 @@ impl Reduction<'_, '_> {
     /// bitwise what [`Self::store_results`] stores from the kernel's own lanes) and
     /// stored.
     fn fold_rows(&self, g: &mut Gen, f: FoldPlan, item: Value, k: usize) -> Result<()> {
+        if self.outs.len() != 1 {
+            return Err(CpuError::internal("a folded sum with other outputs"));
+        }
         let cx = self.cx;
         let plan = cx.plan;
         let slot = |g: &mut Gen, bytes: usize| {
@@ -1931,9 +1934,6 @@ impl Reduction<'_, '_> {
             g.b.ins().stack_addr(I64, sums, 0),
         ];
         g.call_void(fold::SYMBOL4_F64, &[I32, I64, I64, I64, I64], &args)?;
-        if self.outs.len() != 1 {
-            return Err(CpuError::internal("a folded sum with other outputs"));
-        }
         for q in 0..fold::ROWS {
             let v = g.b.ins().stack_load(I64, F64, sums, (q * 8) as i32);
             let at = g.b.ins().iadd_imm_s(item, q as i64);

@@ -98,23 +98,11 @@ pub fn fold_f64(term: Term, c: f64, x: &[f64]) -> [f64; LANES] {
 }
 
 /// The 8 canonical lanes of `term` summed over each of [`ROWS`] rows, row `q` scaled
-/// by `c[q]`: bitwise [`fold_f64`] of each. Rows longer than the shortest are cut to
-/// its length.
+/// by `c[q]`: [`fold_f64`] of each, rows longer than the shortest cut to its length.
+/// The lanes [`fold4_sums_f64`] combines where the host lacks AVX-512 (with it, they
+/// never leave the registers).
 pub fn fold4_f64(term: Term, c: [f64; ROWS], x: [&[f64]; ROWS]) -> [[f64; LANES]; ROWS] {
     let n = x.iter().map(|r| r.len()).min().unwrap_or(0);
-    #[cfg(target_arch = "x86_64")]
-    if simd::avx512() {
-        let mut lanes = [[0.0; LANES]; ROWS];
-        // SAFETY: AVX-512F was detected, and every row holds at least `n` elements;
-        // each row's 8 lanes are stored into its 8-lane array.
-        unsafe {
-            let acc = wide::f64x4_avx512(term, c, x, n);
-            for (q, row) in lanes.iter_mut().enumerate() {
-                std::arch::x86_64::_mm512_storeu_pd(row.as_mut_ptr(), acc[q]);
-            }
-        }
-        return lanes;
-    }
     std::array::from_fn(|q| fold_f64(term, c[q], &x[q][..n]))
 }
 
@@ -166,25 +154,11 @@ mod wide {
     use super::Term;
 
     /// Four rows' first `n` elements at once, each into its own accumulator (a row's
-    /// 8 lanes), the last part group masked.
+    /// 8 lanes, the last part group masked), combined into the rows' canonical sums in
+    /// registers.
     ///
     /// # Safety
     /// AVX-512F must be there, and every row must hold at least `n` elements.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn f64x4_avx512(
-        term: Term,
-        c: [f64; super::ROWS],
-        x: [&[f64]; super::ROWS],
-        n: usize,
-    ) -> [__m512d; super::ROWS] {
-        // SAFETY: the caller's promise, passed on.
-        unsafe { by_term(term, c, x, n) }
-    }
-
-    /// [`f64x4_avx512`]'s rows combined into their canonical sums, in registers.
-    ///
-    /// # Safety
-    /// As [`f64x4_avx512`].
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn f64x4_sums_avx512(
         term: Term,
@@ -192,37 +166,24 @@ mod wide {
         x: [&[f64]; super::ROWS],
         n: usize,
     ) -> [f64; super::ROWS] {
-        // SAFETY: the caller's promise, passed on.
-        unsafe { crate::simd::canonical_sums4_f64(by_term(term, c, x, n)) }
-    }
-
-    /// [`lanes4`] for `term`, each term its own loop.
-    ///
-    /// # Safety
-    /// As [`f64x4_avx512`]; inlined only into functions that enable AVX-512F.
-    #[inline(always)]
-    unsafe fn by_term(
-        term: Term,
-        c: [f64; super::ROWS],
-        x: [&[f64]; super::ROWS],
-        n: usize,
-    ) -> [__m512d; super::ROWS] {
         // SAFETY (every arm): the caller's promise, passed on.
-        unsafe {
+        let lanes = unsafe {
             match term {
                 Term::Plain => lanes4::<false, false>(c, x, n),
                 Term::Square => lanes4::<false, true>(c, x, n),
                 Term::Scaled => lanes4::<true, false>(c, x, n),
                 Term::ScaledSquare => lanes4::<true, true>(c, x, n),
             }
-        }
+        };
+        // SAFETY: AVX-512F is there (the caller's promise).
+        unsafe { crate::simd::canonical_sums4_f64(lanes) }
     }
 
-    /// The loop of [`f64x4_avx512`] for one term: `c · x` if `SCALED`, then squared
+    /// The loop of [`f64x4_sums_avx512`] for one term: `c · x` if `SCALED`, then squared
     /// if `SQUARED`, added into the row's lanes.
     ///
     /// # Safety
-    /// As [`f64x4_avx512`]; inlined only into functions that enable AVX-512F.
+    /// As [`f64x4_sums_avx512`]; inlined only into functions that enable AVX-512F.
     #[inline(always)]
     unsafe fn lanes4<const SCALED: bool, const SQUARED: bool>(
         c: [f64; super::ROWS],

@@ -187,7 +187,7 @@ impl<'a> Gen<'a> {
     }
 
     /// Whether the function calls `symbol`.
-    pub fn calls(&self, symbol: &str) -> bool {
+    pub fn has_call(&self, symbol: &str) -> bool {
         self.calls.contains_key(symbol)
     }
 
