@@ -286,7 +286,8 @@ impl Cx<'_> {
         self.binary_prim(BinaryOp::Max, &lo_b, &shifted, span)
     }
 
-    /// JAX's `randint` for 32-bit words: two independent draws combined modulo the span.
+    /// JAX's `randint`: two independent draws combined modulo the span, in 32-bit
+    /// words, or in 64-bit ones for i64 (as JAX with 64-bit types enabled).
     fn randint(
         &mut self,
         k: &Tensor,
@@ -318,6 +319,9 @@ impl Cx<'_> {
             let (a, b) = cx.counter_bits(key, shape, span)?;
             cx.binary_prim(BinaryOp::Xor, &a, &b, span)
         };
+        if dtype == DType::I64 {
+            return self.randint_64(shape, (&k1, &k2), lo, hi, span);
+        }
         let higher = bits(self, &k1)?;
         let lower = bits(self, &k2)?;
         let lo = self.cast(lo, DType::I64, span)?;
@@ -341,6 +345,85 @@ impl Cx<'_> {
         let off = self.cast(&off, DType::I64, span)?;
         let r = self.binary_prim(BinaryOp::Add, &lo, &off, span)?;
         self.cast(&r, dtype, span)
+    }
+}
+
+impl Cx<'_> {
+    /// JAX's 64-bit `randint` on words held in i64 (Nabla has no u64): the same bits,
+    /// with wrapping adds and products and the remainders taken as unsigned.
+    fn randint_64(
+        &mut self,
+        shape: &[usize],
+        (k1, k2): (&Tensor, &Tensor),
+        lo: &Tensor,
+        hi: &Tensor,
+        span: Span,
+    ) -> Res<Tensor> {
+        // JAX's 64-bit words: the cipher's first word high, its second low.
+        let words = |cx: &mut Self, key: &Tensor| -> Res<Tensor> {
+            let (a, b) = cx.counter_bits(key, shape, span)?;
+            let a = cx.cast(&a, DType::I64, span)?;
+            let b = cx.cast(&b, DType::I64, span)?;
+            let by = cx.full(shape, Scalar::I64(32), span)?;
+            let a = cx.binary_prim(BinaryOp::ShiftLeft, &a, &by, span)?;
+            cx.binary_prim(BinaryOp::Or, &a, &b, span)
+        };
+        let higher = words(self, k1)?;
+        let lower = words(self, k2)?;
+        let lo = self.cast(lo, DType::I64, span)?;
+        let hi = self.cast(hi, DType::I64, span)?;
+        let lo = self.broadcast_to(&lo, shape, span)?;
+        let hi = self.broadcast_to(&hi, shape, span)?;
+        let diff = self.binary_prim(BinaryOp::Sub, &hi, &lo, span)?;
+        let empty = self.emit1(Prim::Compare(CmpOp::Le), &[hi, lo.clone()], span)?;
+        let one = self.full(shape, Scalar::I64(1), span)?;
+        let modulus = self.emit1(Prim::Select, &[empty, one, diff], span)?;
+        let c32 = self.full(shape, Scalar::I64(1 << 32), span)?;
+        let mult = self.urem_64(&c32, &modulus, shape, span)?;
+        let mult = self.binary_prim(BinaryOp::Mul, &mult, &mult, span)?;
+        let mult = self.urem_64(&mult, &modulus, shape, span)?;
+        let hr = self.urem_64(&higher, &modulus, shape, span)?;
+        let lr = self.urem_64(&lower, &modulus, shape, span)?;
+        let off = self.binary_prim(BinaryOp::Mul, &hr, &mult, span)?;
+        let off = self.binary_prim(BinaryOp::Add, &off, &lr, span)?;
+        let off = self.urem_64(&off, &modulus, shape, span)?;
+        self.binary_prim(BinaryOp::Add, &lo, &off, span)
+    }
+
+    /// `a mod m` for the unsigned 64-bit words whose bits the i64 arrays `a` and `m`
+    /// hold (`m` never 0), from signed operations whose divisors are all positive.
+    fn urem_64(&mut self, a: &Tensor, m: &Tensor, shape: &[usize], span: Span) -> Res<Tensor> {
+        let zero = self.full(shape, Scalar::I64(0), span)?;
+        let one = self.full(shape, Scalar::I64(1), span)?;
+        let sign = self.full(shape, Scalar::I64(i64::MIN), span)?;
+        let max = self.full(shape, Scalar::I64(i64::MAX), span)?;
+        // Unsigned x < y is signed (x ^ 2^63) < (y ^ 2^63).
+        let below = |cx: &mut Self, x: &Tensor, y: &Tensor| -> Res<Tensor> {
+            let x = cx.binary_prim(BinaryOp::Xor, x, &sign, span)?;
+            let y = cx.binary_prim(BinaryOp::Xor, y, &sign, span)?;
+            cx.emit1(Prim::Compare(CmpOp::Lt), &[x, y], span)
+        };
+        // `x` below `m`, or `x - m` (for x < 2m).
+        let reduce_once = |cx: &mut Self, x: &Tensor| -> Res<Tensor> {
+            let fits = below(cx, x, m)?;
+            let less = cx.binary_prim(BinaryOp::Sub, x, m, span)?;
+            cx.emit1(Prim::Select, &[fits, x.clone(), less], span)
+        };
+        // m ≥ 2^63: a < 2m, so one subtraction at most.
+        let huge = self.emit1(Prim::Compare(CmpOp::Lt), &[m.clone(), zero.clone()], span)?;
+        let for_huge = reduce_once(self, a)?;
+        // m < 2^63: a's low 63 bits mod m, plus 2^63 mod m where a's top bit is set.
+        let divisor = self.emit1(Prim::Select, &[huge.clone(), one.clone(), m.clone()], span)?;
+        let low = self.binary_prim(BinaryOp::And, a, &max, span)?;
+        let low = self.binary_prim(BinaryOp::Rem, &low, &divisor, span)?;
+        let top = self.binary_prim(BinaryOp::Rem, &max, &divisor, span)?;
+        let top = self.binary_prim(BinaryOp::Add, &top, &one, span)?;
+        let top = self.binary_prim(BinaryOp::Rem, &top, &divisor, span)?;
+        let with_top = self.binary_prim(BinaryOp::Add, &low, &top, span)?;
+        let with_top = reduce_once(self, &with_top)?;
+        let top_set = self.emit1(Prim::Compare(CmpOp::Lt), &[a.clone(), zero], span)?;
+        let for_small = self.emit1(Prim::Select, &[top_set, with_top, low], span)?;
+        self.emit1(Prim::Select, &[huge, for_huge, for_small], span)
     }
 }
 
