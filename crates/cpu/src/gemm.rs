@@ -755,27 +755,29 @@ int_elem!(u32);
 
 fn product<T: Elem>(d: &Dims, l: &[T], r: &[T], threads: usize) -> Vec<T> {
     let len = numel(&d.out_shape);
-    let path = d.path();
-    if let Path::Matrix = path {
-        let lay = d.matrix_layout(false);
-        let (f, lv, rv) = flatten(d, &lay, l, r);
-        return T::matrix(&f, &lv.data, &rv.data, len, threads);
-    }
-    let mut out = vec![T::ZERO; len];
-    match path {
-        Path::Zeros | Path::Matrix => {}
+    match d.path() {
+        Path::Zeros => vec![T::ZERO; len],
         Path::Small => {
             let lay = d.matrix_layout(true);
             let (f, lv, rv) = flatten(d, &lay, l, r);
+            let mut out = vec![T::ZERO; len];
             small(&f, &lv.data, &rv.data, &mut out, threads);
+            out
+        }
+        // The matrix path makes its own result: the float one is not zero-filled.
+        Path::Matrix => {
+            let lay = d.matrix_layout(false);
+            let (f, lv, rv) = flatten(d, &lay, l, r);
+            T::matrix(&f, &lv.data, &rv.data, len, threads)
         }
         Path::Vector => {
             let lay = d.vector_layout();
             let (f, lv, rv) = flatten(d, &lay, l, r);
+            let mut out = vec![T::ZERO; len];
             vector(d, &lay, &f, &lv.data, &rv.data, &mut out, threads);
+            out
         }
     }
-    out
 }
 
 /// Applies a layout: copies what it says, then reads off the single strides.

@@ -315,22 +315,23 @@ impl Cx<'_> {
             }
             (out[0].clone(), out[1].clone())
         };
-        let bits = |cx: &mut Self, key: &Tensor| -> Res<Tensor> {
-            let (a, b) = cx.counter_bits(key, shape, span)?;
-            cx.binary_prim(BinaryOp::Xor, &a, &b, span)
-        };
-        if dtype == DType::I64 {
-            return self.randint_64(shape, (&k1, &k2), lo, hi, span);
-        }
-        let higher = bits(self, &k1)?;
-        let lower = bits(self, &k2)?;
         let lo = self.cast(lo, DType::I64, span)?;
         let hi = self.cast(hi, DType::I64, span)?;
         let lo = self.broadcast_to(&lo, shape, span)?;
         let hi = self.broadcast_to(&hi, shape, span)?;
+        // The span wraps as JAX's unsigned one does; an empty range draws `lo`.
         let diff = self.binary_prim(BinaryOp::Sub, &hi, &lo, span)?;
-        let span_u = self.cast(&diff, DType::U32, span)?;
         let empty = self.emit1(Prim::Compare(CmpOp::Le), &[hi, lo.clone()], span)?;
+        if dtype == DType::I64 {
+            return self.randint_64(shape, (&k1, &k2), &lo, &diff, &empty, span);
+        }
+        let bits = |cx: &mut Self, key: &Tensor| -> Res<Tensor> {
+            let (a, b) = cx.counter_bits(key, shape, span)?;
+            cx.binary_prim(BinaryOp::Xor, &a, &b, span)
+        };
+        let higher = bits(self, &k1)?;
+        let lower = bits(self, &k2)?;
+        let span_u = self.cast(&diff, DType::U32, span)?;
         let one = self.full(shape, Scalar::U32(1), span)?;
         let span_u = self.emit1(Prim::Select, &[empty, one, span_u], span)?;
         let c16 = self.full(shape, Scalar::U32(1 << 16), span)?;
@@ -346,17 +347,17 @@ impl Cx<'_> {
         let r = self.binary_prim(BinaryOp::Add, &lo, &off, span)?;
         self.cast(&r, dtype, span)
     }
-}
 
-impl Cx<'_> {
     /// JAX's 64-bit `randint` on words held in i64 (Nabla has no u64): the same bits,
-    /// with wrapping adds and products and the remainders taken as unsigned.
+    /// with wrapping adds and products and the remainders taken as unsigned. `lo`,
+    /// `diff` (`hi - lo`) and `empty` (`hi <= lo`) come from [`Self::randint`].
     fn randint_64(
         &mut self,
         shape: &[usize],
         (k1, k2): (&Tensor, &Tensor),
         lo: &Tensor,
-        hi: &Tensor,
+        diff: &Tensor,
+        empty: &Tensor,
         span: Span,
     ) -> Res<Tensor> {
         // JAX's 64-bit words: the cipher's first word high, its second low.
@@ -370,14 +371,8 @@ impl Cx<'_> {
         };
         let higher = words(self, k1)?;
         let lower = words(self, k2)?;
-        let lo = self.cast(lo, DType::I64, span)?;
-        let hi = self.cast(hi, DType::I64, span)?;
-        let lo = self.broadcast_to(&lo, shape, span)?;
-        let hi = self.broadcast_to(&hi, shape, span)?;
-        let diff = self.binary_prim(BinaryOp::Sub, &hi, &lo, span)?;
-        let empty = self.emit1(Prim::Compare(CmpOp::Le), &[hi, lo.clone()], span)?;
         let one = self.full(shape, Scalar::I64(1), span)?;
-        let modulus = self.emit1(Prim::Select, &[empty, one, diff], span)?;
+        let modulus = self.emit1(Prim::Select, &[empty.clone(), one, diff.clone()], span)?;
         let c32 = self.full(shape, Scalar::I64(1 << 32), span)?;
         let mult = self.urem_64(&c32, &modulus, shape, span)?;
         let mult = self.binary_prim(BinaryOp::Mul, &mult, &mult, span)?;
@@ -387,7 +382,7 @@ impl Cx<'_> {
         let off = self.binary_prim(BinaryOp::Mul, &hr, &mult, span)?;
         let off = self.binary_prim(BinaryOp::Add, &off, &lr, span)?;
         let off = self.urem_64(&off, &modulus, shape, span)?;
-        self.binary_prim(BinaryOp::Add, &lo, &off, span)
+        self.binary_prim(BinaryOp::Add, lo, &off, span)
     }
 
     /// `a mod m` for the unsigned 64-bit words whose bits the i64 arrays `a` and `m`

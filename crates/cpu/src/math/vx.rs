@@ -112,7 +112,6 @@ impl<'a, 'f> Vx<'a, 'f> {
     pub fn sqrt(&mut self, a: Value) -> Value {
         self.b.ins().sqrt(a)
     }
-    /// Minimum; NaN if either operand is NaN.
     /// `min(x, c)` with a NaN `x` kept (it compares false): a compare and a select,
     /// where `fmin`'s NaN-propagating lowering is several dependent instructions (at
     /// the head of every exponential's chain, that made `exp` twice as slow).
@@ -127,6 +126,7 @@ impl<'a, 'f> Vx<'a, 'f> {
         let c = self.f(c);
         self.sel(below, c, x)
     }
+    /// Minimum; NaN if either operand is NaN.
     pub fn min(&mut self, a: Value, b: Value) -> Value {
         self.b.ins().fmin(a, b)
     }
@@ -201,7 +201,7 @@ impl<'a, 'f> Vx<'a, 'f> {
 
     /// [`Self::horner`]'s polynomial by Estrin's scheme alone (see
     /// [`Self::estrin_horner`]).
-    pub fn estrin(&mut self, x: Value, coeffs: &[f64]) -> Value {
+    fn estrin(&mut self, x: Value, coeffs: &[f64]) -> Value {
         let mut terms: Vec<Value> = coeffs.iter().rev().map(|&c| self.f(c)).collect();
         let mut power = x;
         while terms.len() > 1 {
